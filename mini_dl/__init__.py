@@ -1,0 +1,23 @@
+"""mini_dl: a small deep-learning framework on PyTorch tensors, with every gradient written by hand.
+
+Everything public is importable from here::
+
+    import mini_dl as dl
+    model = dl.Sequential(dl.Linear(2, 25), dl.ReLU(), dl.Linear(25, 2))
+"""
+from .activations import ReLU, Sigmoid, Tanh
+from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
+from .gradcheck import GradCheckReport, check_gradients
+from .layers import Linear
+from .losses import MSELoss
+from .module import Module, Parameter, Sequential
+from .optim import SGD, Optimizer
+from .train import accuracy, evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Parameter", "Module", "Sequential", "Linear", "ReLU", "Tanh", "Sigmoid", "MSELoss",
+    "Optimizer", "SGD", "disk_dataset", "one_hot", "MiniBatches", "DISK_RADIUS", "fit",
+    "evaluate", "accuracy", "check_gradients", "GradCheckReport",
+]

@@ -1,0 +1,68 @@
+"""Element-wise activations. Each caches its *output*, from which its derivative follows."""
+from __future__ import annotations
+
+import torch
+
+from .module import Module, check_tensor
+
+
+class _Elementwise(Module):
+    """Shared plumbing: forward caches ``output``; backward is ``G * derivative(output)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.output = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_tensor(self, "input", x)
+        output = self.function(x)
+        self.output = output.detach()  # the cache never carries an autograd graph
+        return output
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        output = self.saved("output")
+        grad_output = check_tensor(self, "grad_output", grad_output, shape=output.shape,
+                                   like=output).detach()
+        return self.grad_input(grad_output, output)
+
+
+class ReLU(_Elementwise):
+    r"""y = max(x, 0).
+
+    Backward: dL/dx = G * 1[y > 0]; at x = 0 the derivative is taken as 0, as in PyTorch.
+    Shape: any; output has the input's shape.
+    """
+
+    def function(self, x):
+        return x.clamp_min(0)
+
+    def grad_input(self, grad_output, output):
+        return grad_output * (output > 0)
+
+
+class Tanh(_Elementwise):
+    r"""y = tanh(x).
+
+    Backward: dL/dx = G * (1 - y^2).
+    Shape: any; output has the input's shape.
+    """
+
+    def function(self, x):
+        return torch.tanh(x)
+
+    def grad_input(self, grad_output, output):
+        return grad_output * (1 - output * output)
+
+
+class Sigmoid(_Elementwise):
+    r"""y = 1 / (1 + exp(-x)).
+
+    Backward: dL/dx = G * y * (1 - y).
+    Shape: any; output has the input's shape.
+    """
+
+    def function(self, x):
+        return torch.sigmoid(x)
+
+    def grad_input(self, grad_output, output):
+        return grad_output * output * (1 - output)

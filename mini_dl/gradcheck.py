@@ -1,0 +1,188 @@
+"""The gradient checker: a module's hand-written backward against PyTorch's autograd and against
+central finite differences, in float64, for the input gradient and every parameter gradient.
+
+This is the one file of the package that calls PyTorch's automatic differentiation (through
+``torch.func.vjp``, which builds no ``requires_grad`` tensors), because checking against it is
+its job. No module's forward or backward uses it.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from .module import Module
+
+AUTOGRAD_RTOL = 1e-8  # two float64 evaluations of the same formula agree to ~1e-15; margin for sums
+FINITE_DIFFERENCE_RTOL = 1e-6  # eps = 1e-6: truncation ~eps^2, round-off ~1e-16/eps = 1e-10
+
+
+@dataclass
+class GradCheckRow:
+    name: str
+    shape: tuple
+    autograd_abs: float
+    autograd_rel: float
+    finite_difference_abs: float | None  # None: not applicable (the forward value)
+    finite_difference_rel: float | None
+
+    @property
+    def passed(self) -> bool:  # NaN errors compare False, so they fail
+        return (self.autograd_rel <= AUTOGRAD_RTOL
+                and (self.finite_difference_rel is None
+                     or self.finite_difference_rel <= FINITE_DIFFERENCE_RTOL))
+
+
+@dataclass
+class GradCheckReport:
+    """One row per checked tensor (the output's value first, then inputs and parameters)."""
+    module: str
+    reference: str
+    rows: list
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+    def __str__(self) -> str:
+        lines = [f"{self.module} vs {self.reference} and finite differences (float64): "
+                 f"{'PASSED' if self.passed else 'FAILED'}",
+                 f"{'tensor':<14}{'shape':<14}{'autograd abs':>14}{'rel':>10}"
+                 f"{'finite-diff abs':>17}{'rel':>10}  ok",
+                 ]
+        for r in self.rows:
+            fd_abs, fd_rel = (("-", "-") if r.finite_difference_rel is None else
+                              (f"{r.finite_difference_abs:.1e}", f"{r.finite_difference_rel:.1e}"))
+            lines.append(f"{r.name:<14}{str(r.shape):<14}{r.autograd_abs:>14.1e}"
+                         f"{r.autograd_rel:>10.1e}{fd_abs:>17}{fd_rel:>10}  "
+                         f"{'yes' if r.passed else 'NO'}")
+        lines.append(f"tolerances: relative error <= {AUTOGRAD_RTOL:g} (autograd), "
+                     f"<= {FINITE_DIFFERENCE_RTOL:g} (finite differences)")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _errors(ours: torch.Tensor, expected: torch.Tensor) -> tuple[float, float]:
+    absolute = (ours - expected).abs().max().item() if ours.numel() else 0.0
+    scale = max(ours.abs().max().item(), expected.abs().max().item()) if ours.numel() else 0.0
+    return absolute, (absolute / scale if scale > 0 else absolute)
+
+
+def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...] = (0,),
+                    eps: float = 1e-6, seed: int = 0) -> GradCheckReport:
+    """Check ``module.backward`` in float64 and return a per-tensor report.
+
+    Args:
+        module: a mini_dl Module (layer, activation, loss or container); it is copied to float64,
+            the original is not touched.
+        inputs: the forward's arguments, each a shape tuple (filled with seeded standard-normal
+            float64 values) or a tensor (floating tensors are cast to float64).
+        reference: optional PyTorch counterpart (a ``torch.nn.Module``, given our parameters
+            through ``load_state_dict``, or a function of the inputs). Without one, autograd
+            differentiates the module's own forward.
+        wrt: indices of the inputs that ``backward`` returns gradients for (losses: the prediction).
+        eps: finite-difference step.
+        seed: seeds the inputs, the upstream gradient, and the RNG before every forward, so that
+            stochastic modules (dropout) draw the same mask each time.
+
+    The scalar checked is ``sum(G * forward(inputs))`` for a random upstream gradient ``G``.
+
+    Example:
+        >>> import mini_dl as dl
+        >>> dl.check_gradients(dl.Linear(3, 2), (4, 3)).passed
+        True
+    """
+    if not isinstance(module, Module):
+        raise TypeError(f"check_gradients: module must be a mini_dl Module, got "
+                        f"{type(module).__name__}")
+    generator = torch.Generator().manual_seed(seed)
+    values = []
+    for item in inputs:
+        if isinstance(item, torch.Tensor):
+            values.append(item.detach().double().clone() if item.is_floating_point() else item)
+        elif isinstance(item, (tuple, list, torch.Size)):
+            values.append(torch.randn(*item, generator=generator, dtype=torch.float64))
+        else:
+            raise TypeError(f"check_gradients: inputs must be shapes or tensors, got {item!r}")
+    if any(i >= len(values) for i in wrt):
+        raise ValueError(f"check_gradients: wrt={wrt} but only {len(values)} input(s) given")
+    ours = copy.deepcopy(module).double()
+    names = [name for name, _ in ours.named_parameters()]
+    parameters = [p for p in ours.parameters()]
+
+    def run(*args):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return ours.forward(*args)
+
+    with torch.no_grad():
+        output = run(*values)
+    grad_output = torch.randn(output.shape, generator=generator, dtype=torch.float64)
+
+    # 1. the hand-written backward
+    ours.zero_grad()
+    grads = ours.backward(grad_output)
+    grads = list(grads) if isinstance(grads, tuple) else [grads]
+    if len(grads) != len(wrt):
+        raise ValueError(f"check_gradients: backward returned {len(grads)} gradient(s), "
+                         f"wrt={wrt} expects {len(wrt)}")
+    ours_all = grads + [p.grad.clone() for p in parameters]
+
+    # 2. autograd, through torch.func.vjp (no tensor of ours is marked requires_grad)
+    originals = [p.data for p in parameters]
+
+    def function(differentiable, parameter_values):
+        args = list(values)
+        for index, value in zip(wrt, differentiable):
+            args[index] = value
+        if reference is None:
+            for p, value in zip(parameters, parameter_values):
+                p.data = value
+            return run(*args)
+        if isinstance(reference_module, torch.nn.Module):
+            state = dict(zip(names, parameter_values))
+            return torch.func.functional_call(reference_module, state, tuple(args))
+        return reference_module(*args)
+
+    reference_module = reference
+    if isinstance(reference, torch.nn.Module):
+        reference_module = copy.deepcopy(reference).double()
+        reference_module.load_state_dict(ours.state_dict())
+    try:
+        expected_output, vjp = torch.func.vjp(function, [values[i] for i in wrt], originals)
+        expected_inputs, expected_parameters = vjp(grad_output)
+    finally:
+        for p, value in zip(parameters, originals):
+            p.data = value
+    expected_all = list(expected_inputs) + list(expected_parameters)
+
+    # 3. central finite differences of sum(G * forward)
+    def objective():
+        with torch.no_grad():
+            return (run(*values) * grad_output).sum().item()
+
+    numeric_all = []
+    for tensor in [values[i] for i in wrt] + originals:
+        numeric = torch.zeros_like(tensor)
+        flat, numeric_flat = tensor.view(-1), numeric.view(-1)
+        for k in range(flat.numel()):
+            saved = flat[k].item()
+            flat[k] = saved + eps
+            plus = objective()
+            flat[k] = saved - eps
+            minus = objective()
+            flat[k] = saved
+            numeric_flat[k] = (plus - minus) / (2 * eps)
+        numeric_all.append(numeric)
+
+    tensor_names = [("input" if len(wrt) == 1 else f"input[{i}]") for i in wrt] + names
+    out_abs, out_rel = _errors(output, expected_output.detach())
+    rows = [GradCheckRow("output", tuple(output.shape), out_abs, out_rel, None, None)]
+    for name, mine, expected, numeric in zip(tensor_names, ours_all, expected_all, numeric_all):
+        rows.append(GradCheckRow(name, tuple(mine.shape), *_errors(mine, expected.detach()),
+                                 *_errors(mine, numeric)))
+    label = ("autograd of its own forward" if reference is None else
+             f"torch autograd of {getattr(reference, '__name__', type(reference).__name__)}")
+    return GradCheckReport(type(module).__name__, label, rows)

@@ -1,0 +1,253 @@
+"""The module contract: Parameter, Module and Sequential.
+
+A :class:`Module` computes ``forward`` and caches exactly what its ``backward`` needs.
+``backward(grad_output)`` returns the gradient of the loss with respect to the module's input and
+*adds* the gradients with respect to its parameters into ``parameter.grad`` (they accumulate across
+calls until :meth:`Module.zero_grad`, as in PyTorch). Nothing here builds an autograd graph.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator
+
+import torch
+
+
+def check_tensor(owner: object, name: str, value: object, *, shape: tuple | None = None,
+                 last_dim: int | None = None, min_ndim: int = 0, like: torch.Tensor | None = None,
+                 floating: bool = True) -> torch.Tensor:
+    """Validate an argument that enters a module and return it unchanged.
+
+    Raises ``TypeError`` or ``ValueError`` naming ``owner`` (the module), the expected and the
+    received value, so that bad input never surfaces as a traceback from deep inside torch.
+    """
+    where = f"{type(owner).__name__}: {name}"
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{where} must be a torch.Tensor, got {type(value).__name__}")
+    if floating and not value.is_floating_point():
+        raise TypeError(f"{where} must be a floating-point tensor, got dtype {value.dtype}")
+    if value.ndim < min_ndim:
+        raise ValueError(f"{where} must have at least {min_ndim} dimension(s), "
+                         f"got shape {tuple(value.shape)}")
+    if last_dim is not None and value.shape[-1] != last_dim:
+        raise ValueError(f"{where} must have {last_dim} features in its last dimension, "
+                         f"got shape {tuple(value.shape)}")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{where} must have shape {tuple(shape)}, got {tuple(value.shape)}")
+    if like is not None and (value.dtype != like.dtype or value.device != like.device):
+        raise TypeError(f"{where} must have dtype {like.dtype} on {like.device}, "
+                        f"got {value.dtype} on {value.device}")
+    return value
+
+
+def check_size(owner: str, name: str, value: object) -> int:
+    """A positive integer size (``in_features``, ``out_features``, ...)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{owner}: {name} must be positive, got {value}")
+    return value
+
+
+class Parameter:
+    """A trainable tensor ``data`` and the gradient ``grad`` accumulated for it (same shape, dtype,
+    device). ``grad`` starts at zero; backward passes add into it."""
+
+    def __init__(self, data: torch.Tensor):
+        if not isinstance(data, torch.Tensor) or not data.is_floating_point():
+            raise TypeError(f"Parameter: data must be a floating-point torch.Tensor, got {data!r}")
+        self.data = data.detach()
+        self.grad = torch.zeros_like(self.data)
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.data.shape
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of every layer, activation, loss and container.
+
+    Subclasses call ``super().__init__()``, assign their :class:`Parameter` and sub-:class:`Module`
+    attributes (they are registered in assignment order, as in ``torch.nn``), and write
+    ``forward`` and ``backward``.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        self.training = True
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
+                               f"attributes")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    # -- the contract ------------------------------------------------------------------------
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, *grad_outputs):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, *inputs):
+        with torch.no_grad():  # we write every gradient ourselves: never record a graph
+            return self.forward(*inputs)
+
+    def saved(self, name: str) -> torch.Tensor:
+        """The tensor cached by ``forward`` under ``name``; a clear error if forward never ran."""
+        value = self.__dict__.get(name)
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward "
+                               f"(nothing cached as {name!r})")
+        return value
+
+    # -- parameters and children -------------------------------------------------------------
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Own parameters first, then each child's, in registration order (as ``torch.nn``)."""
+        for name, parameter in self._parameters.items():
+            if parameter is not None:
+                yield prefix + name, parameter
+        for name, child in self._modules.items():
+            yield from child.named_parameters(prefix + name + ".")
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, parameter in self.named_parameters():
+            yield parameter
+
+    def param(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``[(value, grad), ...]`` for every parameter (the EE-559 project API)."""
+        return [(p.data, p.grad) for p in self.parameters()]
+
+    def children(self) -> Iterator["Module"]:
+        yield from self._modules.values()
+
+    def zero_grad(self) -> None:
+        for parameter in self.parameters():
+            parameter.grad.zero_()
+
+    def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise TypeError(f"{type(self).__name__}.train: mode must be a bool, got {mode!r}")
+        self.training = mode
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    # -- state_dict: torch.nn's key names and tensor layouts ---------------------------------
+    def state_dict(self) -> "OrderedDict[str, torch.Tensor]":
+        return OrderedDict((name, p.data) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> "Module":
+        """Copy tensors into the parameters (casting dtype and device, as ``torch.nn`` does).
+
+        Missing or unexpected keys (when ``strict``) and shape mismatches raise ``RuntimeError``.
+        """
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a mapping, "
+                            f"got {type(state_dict).__name__}")
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                               f"unexpected keys {unexpected}")
+        for name, parameter in own.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"{type(self).__name__}.load_state_dict: {name!r} must be a "
+                                f"tensor, got {type(value).__name__}")
+            if value.shape != parameter.data.shape:
+                raise RuntimeError(f"{type(self).__name__}.load_state_dict: {name!r} has shape "
+                                   f"{tuple(value.shape)}, expected {tuple(parameter.data.shape)}")
+            parameter.data.copy_(value.detach())
+        return self
+
+    def to(self, *args, **kwargs) -> "Module":
+        """Move/cast every parameter and its gradient: ``to(torch.float64)``, ``to("cuda")``."""
+        for parameter in self.parameters():
+            data = parameter.data.to(*args, **kwargs)
+            if not data.is_floating_point():
+                raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, "
+                                f"got {data.dtype}")
+            parameter.data = data
+            parameter.grad = parameter.grad.to(*args, **kwargs)
+        return self
+
+    def double(self) -> "Module":
+        return self.to(torch.float64)
+
+    def float(self) -> "Module":
+        return self.to(torch.float32)
+
+    # -- printing ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ")
+                 for name, child in self._modules.items()]
+        if not lines:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied in order; backward walks them in reverse (the chain rule).
+
+    forward:  x_0 = x,  x_k = f_k(x_{k-1}),  y = x_K
+    backward: G_K = dL/dy,  G_{k-1} = f_k.backward(G_k),  returns G_0 = dL/dx
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> _ = torch.manual_seed(0)
+        >>> net = dl.Sequential(dl.Linear(2, 3), dl.ReLU(), dl.Linear(3, 1))
+        >>> len(net), net(torch.ones(4, 2)).shape
+        (3, torch.Size([4, 1]))
+        >>> net.backward(torch.ones(4, 1)).shape
+        torch.Size([4, 2])
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for index, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: argument {index} must be a mini_dl Module, "
+                                f"got {type(module).__name__}")
+            setattr(self, str(index), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module.forward(x)
+        return x
+
+    def backward(self, grad_output):
+        for module in reversed(self._modules.values()):
+            grad_output = module.backward(grad_output)
+        return grad_output
+
+    def __getitem__(self, index: int) -> Module:
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*modules[index])
+        return modules[index]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())

@@ -1,0 +1,68 @@
+"""Execute the book's notebooks in place and strip volatile metadata.
+
+    python tools/run_notebooks.py                # every notebook listed in _toc.yml
+    python tools/run_notebooks.py book/x.ipynb   # just these
+
+The kernel runs in this Python environment with one thread, as nbval does in `make test`, so the
+committed outputs are the ones nbval reproduces.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_notebooks() -> list[Path]:
+    """Notebooks named in _toc.yml, in reading order."""
+    import yaml
+
+    files = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    paths = [ROOT / (f if f.endswith(".ipynb") else f + ".ipynb") for f in files]
+    return [p for p in paths if p.exists()]
+
+
+def clean(nb) -> None:
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                  "name": "python3"},
+                   "language_info": {"name": "python"}}
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("ExecuteTime", None)
+        if "id" in cell:
+            del cell["id"]
+    nb.nbformat, nb.nbformat_minor = 4, 4
+
+
+def run(path: Path) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=1200, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    clean(nb)
+    nbformat.write(nb, path)
+    print(f"executed {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    targets = [Path(p).resolve() for p in sys.argv[1:]] or toc_notebooks()
+    for target in targets:
+        run(target)

@@ -27,10 +27,10 @@ endif
 	@echo "Book written to _build/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check mini_dl tests benchmarks tools
+	$(BIN)/ruff check mini_dl torch_twin tests benchmarks tools
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest tests mini_dl book --doctest-modules --nbval \
+	$(BIN)/python -m pytest tests mini_dl torch_twin book --doctest-modules --nbval \
 		--nbval-current-env --nbval-sanitize-with book/sanitize.cfg
 
 clean:

@@ -58,7 +58,7 @@ class MiniBatches:
         >>> import torch
         >>> batches = MiniBatches(torch.arange(5.0), torch.arange(5), batch_size=2, seed=0)
         >>> len(batches), [xb.tolist() for xb, _ in batches]
-        (3, [[4.0, 1.0], [0.0, 3.0], [2.0]])
+        (3, [[4.0, 0.0], [1.0, 3.0], [2.0]])
     """
 
     def __init__(self, *tensors: torch.Tensor, batch_size: int, shuffle: bool = True,

@@ -17,7 +17,23 @@ from .train import accuracy, evaluate, fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "Parameter", "Module", "Sequential", "Linear", "ReLU", "Tanh", "Sigmoid", "MSELoss",
-    "Optimizer", "SGD", "disk_dataset", "one_hot", "MiniBatches", "DISK_RADIUS", "fit",
-    "evaluate", "accuracy", "check_gradients", "GradCheckReport",
+    "DISK_RADIUS",
+    "SGD",
+    "GradCheckReport",
+    "Linear",
+    "MSELoss",
+    "MiniBatches",
+    "Module",
+    "Optimizer",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "accuracy",
+    "check_gradients",
+    "disk_dataset",
+    "evaluate",
+    "fit",
+    "one_hot",
 ]

@@ -46,15 +46,15 @@ class GradCheckReport:
         return all(row.passed for row in self.rows)
 
     def __str__(self) -> str:
-        lines = [f"{self.module} vs {self.reference} and finite differences (float64): "
-                 f"{'PASSED' if self.passed else 'FAILED'}",
-                 f"{'tensor':<14}{'shape':<14}{'autograd abs':>14}{'rel':>10}"
-                 f"{'finite-diff abs':>17}{'rel':>10}  ok",
+        lines = [(f"{self.module} vs {self.reference} and finite differences (float64): "
+                 f"{'PASSED' if self.passed else 'FAILED'}"),
+                 (f"{'tensor':<14}{'shape':<14}{'autograd abs':>14}{'rel':>10}"
+                 f"{'finite-diff abs':>17}{'rel':>10}  ok"),
                  ]
         for r in self.rows:
             fd_abs, fd_rel = (("-", "-") if r.finite_difference_rel is None else
                               (f"{r.finite_difference_abs:.1e}", f"{r.finite_difference_rel:.1e}"))
-            lines.append(f"{r.name:<14}{str(r.shape):<14}{r.autograd_abs:>14.1e}"
+            lines.append(f"{r.name:<14}{r.shape!s:<14}{r.autograd_abs:>14.1e}"
                          f"{r.autograd_rel:>10.1e}{fd_abs:>17}{fd_rel:>10}  "
                          f"{'yes' if r.passed else 'NO'}")
         lines.append(f"tolerances: relative error <= {AUTOGRAD_RTOL:g} (autograd), "

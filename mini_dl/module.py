@@ -8,7 +8,7 @@ calls until :meth:`Module.zero_grad`, as in PyTorch). Nothing here builds an aut
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -128,14 +128,14 @@ class Module:
         """``[(value, grad), ...]`` for every parameter (the EE-559 project API)."""
         return [(p.data, p.grad) for p in self.parameters()]
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
     def zero_grad(self) -> None:
         for parameter in self.parameters():
             parameter.grad.zero_()
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         if not isinstance(mode, bool):
             raise TypeError(f"{type(self).__name__}.train: mode must be a bool, got {mode!r}")
         self.training = mode
@@ -143,14 +143,14 @@ class Module:
             child.train(mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     # -- state_dict: torch.nn's key names and tensor layouts ---------------------------------
-    def state_dict(self) -> "OrderedDict[str, torch.Tensor]":
+    def state_dict(self) -> OrderedDict[str, torch.Tensor]:
         return OrderedDict((name, p.data) for name, p in self.named_parameters())
 
-    def load_state_dict(self, state_dict: dict, strict: bool = True) -> "Module":
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> Module:
         """Copy tensors into the parameters (casting dtype and device, as ``torch.nn`` does).
 
         Missing or unexpected keys (when ``strict``) and shape mismatches raise ``RuntimeError``.
@@ -177,7 +177,7 @@ class Module:
             parameter.data.copy_(value.detach())
         return self
 
-    def to(self, *args, **kwargs) -> "Module":
+    def to(self, *args, **kwargs) -> Module:
         """Move/cast every parameter and its gradient: ``to(torch.float64)``, ``to("cuda")``."""
         for parameter in self.parameters():
             data = parameter.data.to(*args, **kwargs)
@@ -188,10 +188,10 @@ class Module:
             parameter.grad = parameter.grad.to(*args, **kwargs)
         return self
 
-    def double(self) -> "Module":
+    def double(self) -> Module:
         return self.to(torch.float64)
 
-    def float(self) -> "Module":
+    def float(self) -> Module:
         return self.to(torch.float32)
 
     # -- printing ----------------------------------------------------------------------------

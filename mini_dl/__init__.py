@@ -5,13 +5,15 @@ Everything public is importable from here::
     import mini_dl as dl
     model = dl.Sequential(dl.Linear(2, 25), dl.ReLU(), dl.Linear(25, 2))
 """
+from . import init
 from .activations import ReLU, Sigmoid, Tanh
 from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
 from .gradcheck import GradCheckReport, check_gradients
-from .layers import Linear
-from .losses import MSELoss
+from .layers import Dropout, Linear
+from .losses import CrossEntropyLoss, MSELoss
+from .lr_scheduler import ReduceLROnPlateau
 from .module import Module, Parameter, Sequential
-from .optim import SGD, Optimizer
+from .optim import SGD, Adam, AdamW, Optimizer
 from .train import accuracy, evaluate, fit
 
 __version__ = "0.1.0"
@@ -19,6 +21,10 @@ __version__ = "0.1.0"
 __all__ = [
     "DISK_RADIUS",
     "SGD",
+    "Adam",
+    "AdamW",
+    "CrossEntropyLoss",
+    "Dropout",
     "GradCheckReport",
     "Linear",
     "MSELoss",
@@ -27,6 +33,7 @@ __all__ = [
     "Optimizer",
     "Parameter",
     "ReLU",
+    "ReduceLROnPlateau",
     "Sequential",
     "Sigmoid",
     "Tanh",
@@ -35,5 +42,6 @@ __all__ = [
     "disk_dataset",
     "evaluate",
     "fit",
+    "init",
     "one_hot",
 ]

@@ -37,13 +37,19 @@ class Linear(Module):
         super().__init__()
         self.in_features = check_size("Linear", "in_features", in_features)
         self.out_features = check_size("Linear", "out_features", out_features)
-        bound = 1.0 / math.sqrt(in_features)
         options = {"device": device, "dtype": dtype}
-        self.weight = Parameter(torch.empty(out_features, in_features, **options)
-                                .uniform_(-bound, bound))
-        self.bias = (Parameter(torch.empty(out_features, **options).uniform_(-bound, bound))
-                     if bias else None)
+        self.weight = Parameter(torch.empty(out_features, in_features, **options))
+        self.bias = Parameter(torch.empty(out_features, **options)) if bias else None
+        self.reset_parameters()
         self.input = None
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw weight, then bias, from U(-1/sqrt(in_features), 1/sqrt(in_features)), as
+        ``torch.nn.Linear`` (from the global RNG, or from ``generator``)."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.weight.data.uniform_(-bound, bound, generator=generator)
+        if self.bias is not None:
+            self.bias.data.uniform_(-bound, bound, generator=generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor(self, "input", x, min_ndim=1, last_dim=self.in_features,
@@ -69,3 +75,64 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class Dropout(Module):
+    r"""Inverted dropout, as ``torch.nn.Dropout``: in training mode each entry of x is kept with
+    probability 1 - p and scaled by 1 / (1 - p), otherwise set to 0; in eval mode (or p = 0) it
+    is the identity. The scale keeps the expectation: E[y] = x.
+
+    Forward, with M the cached scaled mask (same shape as x):
+        training, p > 0:  M = (torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p) / (1 - p)
+        otherwise:        M = 1 (nothing is drawn from the RNG)
+        y = x * M
+
+    The mask comes from the global RNG, one ``torch.rand`` call with the input's shape, dtype and
+    device, so re-seeding and repeating that call reproduces it. (``torch.nn.Dropout`` draws its
+    mask differently: same distribution, different numbers.)
+
+    Backward, with G = dL/dy: dL/dx = G * M, the same mask as the forward (repeatable).
+
+    Shape: any; the output has the input's shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> _ = torch.manual_seed(0)
+        >>> dropout = dl.Dropout(p=0.5)
+        >>> y = dropout(torch.ones(6)); y
+        tensor([0., 2., 0., 0., 0., 2.])
+        >>> dropout.backward(torch.ones(6))
+        tensor([0., 2., 0., 0., 0., 2.])
+        >>> _ = torch.manual_seed(0)   # the mask, reproduced from the same seed:
+        >>> torch.equal(y, (torch.rand(6) >= 0.5) / (1 - 0.5))
+        True
+        >>> dropout.eval()(torch.ones(3))
+        tensor([1., 1., 1.])
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)):
+            raise TypeError(f"Dropout: p must be a number, got {p!r}")
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.mask = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_tensor(self, "input", x).detach()
+        if self.training and self.p > 0:
+            keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= self.p
+            self.mask = keep.to(x.dtype) / (1 - self.p)
+        else:
+            self.mask = torch.ones_like(x)
+        return x * self.mask
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        mask = self.saved("mask")
+        grad_output = check_tensor(self, "grad_output", grad_output, shape=mask.shape,
+                                   like=mask).detach()
+        return grad_output * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

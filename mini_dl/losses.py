@@ -63,3 +63,72 @@ class MSELoss(_Loss):
         difference = self.saved("difference")
         scale = 2.0 / difference.numel() if self.reduction == "mean" else 2.0
         return difference * (scale * self.upstream(grad_output, difference))
+
+
+class CrossEntropyLoss(_Loss):
+    r"""Softmax cross-entropy of logits ``z`` (N, C) against class indices ``y`` (N,), as
+    ``torch.nn.CrossEntropyLoss`` (no class weights, no ``ignore_index``, no label smoothing).
+
+    With the log-sum-exp of each row, shifted by its maximum so that no ``exp`` overflows:
+
+        lse_n = m_n + log sum_c exp(z_nc - m_n),   m_n = max_c z_nc
+        log p_nc = z_nc - lse_n                     (log-softmax)
+        L = -(1/N) sum_n log p_{n, y_n}             (``"sum"``: without the 1/N)
+
+    Backward (softmax and log fused into one step): dL/dz = (softmax(z) - onehot(y)) / N
+    (``"sum"``: without the 1/N), times the upstream gradient passed to ``backward``.
+
+    Shape:
+        logits ``(N, C)`` floating point, target ``(N,)`` int64 with values in ``[0, C)``; the loss
+        is a 0-dim tensor and its gradient has the logits' shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> criterion = dl.CrossEntropyLoss()
+        >>> criterion(torch.tensor([[0.0, 0.0], [1000.0, -1000.0]]), torch.tensor([0, 0]))
+        tensor(0.3466)
+        >>> criterion.backward()
+        tensor([[-0.2500,  0.2500],
+                [ 0.0000,  0.0000]])
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.probabilities = None  # softmax(z), what the fused backward needs
+        self.target = None
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = check_tensor(self, "logits", logits)
+        if logits.ndim != 2 or 0 in logits.shape:
+            raise ValueError(f"CrossEntropyLoss: logits must have shape (N, C) with N, C > 0, "
+                             f"got {tuple(logits.shape)}")
+        if not isinstance(target, torch.Tensor) or target.dtype != torch.int64:
+            got = target.dtype if isinstance(target, torch.Tensor) else type(target).__name__
+            raise TypeError(f"CrossEntropyLoss: target must be an int64 tensor of class indices "
+                            f"(use .long()), got {got}")
+        n, classes = logits.shape
+        if tuple(target.shape) != (n,):
+            raise ValueError(f"CrossEntropyLoss: target must have shape ({n},) to match logits "
+                             f"{tuple(logits.shape)}, got {tuple(target.shape)}")
+        if target.device != logits.device:
+            raise TypeError(f"CrossEntropyLoss: target must be on {logits.device}, "
+                            f"got {target.device}")
+        low, high = int(target.min()), int(target.max())
+        if low < 0 or high >= classes:
+            raise ValueError(f"CrossEntropyLoss: target must hold class indices in [0, {classes}), "
+                             f"got values in [{low}, {high}]")
+        logits = logits.detach()  # the cache never carries an autograd graph
+        shift = logits.max(dim=1, keepdim=True).values
+        log_sum_exp = shift + (logits - shift).exp().sum(dim=1, keepdim=True).log()
+        log_probabilities = logits - log_sum_exp
+        self.probabilities = log_probabilities.exp()
+        self.target = target
+        picked = log_probabilities.gather(1, target.unsqueeze(1))
+        return -(picked.mean() if self.reduction == "mean" else picked.sum())
+
+    def backward(self, grad_output=None) -> torch.Tensor:
+        probabilities = self.saved("probabilities")
+        grad = probabilities.clone()
+        grad[torch.arange(grad.shape[0], device=grad.device), self.target] -= 1.0
+        scale = 1.0 / grad.shape[0] if self.reduction == "mean" else 1.0
+        return grad * (scale * self.upstream(grad_output, probabilities))

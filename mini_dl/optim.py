@@ -72,6 +72,15 @@ def _non_negative(owner, name: str, value) -> float:
     return float(value)
 
 
+def _unit_interval(owner, name: str, value, closed: bool = False) -> float:
+    """A number in [0, 1) (or [0, 1] when ``closed``): momentum coefficients, betas."""
+    value = _non_negative(owner, name, value)
+    if value > 1.0 or (value == 1.0 and not closed):
+        interval = "[0, 1]" if closed else "[0, 1)"
+        raise ValueError(f"{type(owner).__name__}: {name} must be in {interval}, got {value}")
+    return value
+
+
 class SGD(Optimizer):
     r"""Stochastic gradient descent, as ``torch.optim.SGD``.
 
@@ -96,12 +105,14 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False):
         super().__init__(params, lr)
         self.momentum = _non_negative(self, "momentum", momentum)
-        self.dampening = float(dampening)
+        self.dampening = _unit_interval(self, "dampening", dampening, closed=True)
         self.weight_decay = _non_negative(self, "weight_decay", weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"SGD: nesterov must be a bool, got {nesterov!r}")
+        if nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ValueError("SGD: nesterov requires momentum > 0 and dampening = 0, "
                              f"got momentum={momentum}, dampening={dampening}")
-        self.nesterov = bool(nesterov)
+        self.nesterov = nesterov
 
     def hyperparameters(self) -> dict:
         return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
@@ -120,3 +131,82 @@ class SGD(Optimizer):
                     buffer.mul_(self.momentum).add_(grad, alpha=1 - self.dampening)
                 grad = grad.add(buffer, alpha=self.momentum) if self.nesterov else buffer
             p.data.add_(grad, alpha=-self.lr)
+
+
+class Adam(Optimizer):
+    r"""Adam, as ``torch.optim.Adam`` (without ``amsgrad`` and ``maximize``).
+
+    For each parameter p with gradient g, at step t = 1, 2, ... (m and v start at zero)::
+
+        g <- g + weight_decay * p                        (L2 penalty; AdamW decays p instead)
+        m <- beta1 * m + (1 - beta1) * g                 (first moment: mean of g)
+        v <- beta2 * v + (1 - beta2) * g * g             (second moment: mean of g^2)
+        m_hat = m / (1 - beta1^t)                        (bias correction: m, v start at 0)
+        v_hat = v / (1 - beta2^t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)        (eps outside the square root)
+
+    State per parameter, with torch's names: ``step`` (t), ``exp_avg`` (m), ``exp_avg_sq`` (v).
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> p = dl.Parameter(torch.tensor([1.0, -1.0])); p.grad.copy_(torch.tensor([0.5, -2.0]))
+        tensor([ 0.5000, -2.0000])
+        >>> dl.Adam([p], lr=0.1).step(); p.data   # the first step moves each entry by ~lr
+        tensor([ 0.9000, -0.9000])
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{type(self).__name__}: betas must be a pair (beta1, beta2), "
+                            f"got {betas!r}")
+        self.betas = (_unit_interval(self, "betas[0]", betas[0]),
+                      _unit_interval(self, "betas[1]", betas[1]))
+        self.eps = _non_negative(self, "eps", eps)
+        self.weight_decay = _non_negative(self, "weight_decay", weight_decay)
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        for p, state in zip(self.params, self.state):
+            if not state:
+                state.update(step=0, exp_avg=torch.zeros_like(p.data),
+                             exp_avg_sq=torch.zeros_like(p.data))
+            state["step"] += 1
+            grad = p.grad
+            if self.weight_decay and self.decoupled_weight_decay:
+                p.data.mul_(1 - self.lr * self.weight_decay)
+            elif self.weight_decay:
+                grad = grad.add(p.data, alpha=self.weight_decay)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg.lerp_(grad, 1 - beta1)  # m + (1 - beta1)(g - m), torch's form of the update
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bias_correction1 = 1 - beta1 ** state["step"]
+            bias_correction2 = 1 - beta2 ** state["step"]
+            # lr * m_hat / (sqrt(v_hat) + eps), arranged as torch arranges it
+            denominator = (exp_avg_sq.sqrt() / bias_correction2 ** 0.5).add_(self.eps)
+            p.data.addcdiv_(exp_avg, denominator, value=-self.lr / bias_correction1)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    The same update as :class:`Adam`, except that the first line becomes::
+
+        p <- p * (1 - lr * weight_decay)                 (instead of g <- g + weight_decay * p)
+
+    so the decay does not pass through m and v: it shrinks every weight by the same factor,
+    whatever the size of its gradients. Default ``weight_decay=1e-2``, as torch.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)

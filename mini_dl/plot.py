@@ -55,9 +55,11 @@ def plot_decision_boundary(ax, predict, x: torch.Tensor, labels: torch.Tensor, *
     from matplotlib.colors import ListedColormap
 
     n_classes = int(max(classes.max().item(), labels.max().item())) + 1
-    ax.contourf(grid1, grid2, classes, levels=torch.arange(n_classes + 1).tolist(),
-                cmap=ListedColormap(CLASS_COLORS[:n_classes]), alpha=0.25, vmin=0,
-                vmax=n_classes)
+    # one band per class: class k fills (k - 1/2, k + 1/2] (integer levels would put 0 and 1
+    # in the same band, since contourf's first band is closed at both ends)
+    ax.contourf(grid1, grid2, classes, levels=(torch.arange(n_classes + 1) - 0.5).tolist(),
+                cmap=ListedColormap(CLASS_COLORS[:n_classes]), alpha=0.25, vmin=-0.5,
+                vmax=n_classes - 0.5)
     plot_points(ax, x, labels)
 
 

@@ -5,6 +5,8 @@ import math
 
 import torch
 
+from .module import check_size
+
 DISK_RADIUS = 1 / math.sqrt(2 * math.pi)  # the disk covers half of the unit square
 
 
@@ -42,7 +44,10 @@ def one_hot(labels: torch.Tensor, num_classes: int | None = None, *,
     if labels.ndim != 1:
         raise ValueError(f"one_hot: labels must have shape (N,), got {tuple(labels.shape)}")
     if num_classes is None:
+        if labels.numel() == 0:
+            raise ValueError("one_hot: cannot infer num_classes from empty labels; pass it")
         num_classes = int(labels.max()) + 1
+    num_classes = check_size("one_hot", "num_classes", num_classes)
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got range "
                          f"[{int(labels.min())}, {int(labels.max())}]")

@@ -16,7 +16,8 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> float:
     """
     if not isinstance(output, torch.Tensor) or output.ndim != 2:
         raise ValueError(f"accuracy: output must have shape (N, C), got {getattr(output, 'shape', output)}")
-    if not isinstance(target, torch.Tensor) or target.shape[0] != output.shape[0] or target.ndim > 2:
+    if (not isinstance(target, torch.Tensor) or target.ndim not in (1, 2)
+            or target.shape[0] != output.shape[0]):
         raise ValueError(f"accuracy: target must have shape ({output.shape[0]},) or "
                          f"({output.shape[0]}, C), got {getattr(target, 'shape', target)}")
     labels = target.argmax(1) if target.ndim == 2 else target

@@ -199,9 +199,11 @@ def initialize(model: Module, method: str = "default", nonlinearity: str = "relu
         raise ValueError(f"initialize: gain must be a positive number or None, got {gain!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"initialize: seed must be an int or None, got {seed!r}")
-    nonlinearity_gain = calculate_gain(nonlinearity)  # also validates the name
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"initialize: nonlinearity must be one of {NONLINEARITIES}, "
+                         f"got {nonlinearity!r}")
     if method == "he" and gain is None:
-        gain = nonlinearity_gain
+        gain = calculate_gain(nonlinearity)
     elif method == "xavier" and gain is None:
         gain = 1.0
     layers = list(_linear_layers(model))

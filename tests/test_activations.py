@@ -63,40 +63,29 @@ def test_activation_repr_matches_torch():
 
 # -- errors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("ours", [a for a, _ in ACTIVATIONS], ids=ACTIVATION_IDS)
-def test_activation_rejects_non_tensor_input(ours):
-    name = ours.__name__
-    with pytest.raises(TypeError, match=rf"{name}: input must be a torch.Tensor, got list"):
-        ours()([1.0, -1.0])
-
-
-@pytest.mark.parametrize("ours", [a for a, _ in ACTIVATIONS], ids=ACTIVATION_IDS)
-def test_activation_rejects_integer_input(ours):
-    name = ours.__name__
-    message = rf"{name}: input must be a floating-point tensor, got dtype torch.int64"
-    with pytest.raises(TypeError, match=message):
-        ours()(torch.tensor([1, -1]))
-
-
-@pytest.mark.parametrize("ours", [a for a, _ in ACTIVATIONS], ids=ACTIVATION_IDS)
-def test_activation_rejects_gradient_of_the_wrong_shape(ours):
-    module = ours()
+def forward_then_backward(module, grad_output):
     module(torch.zeros(4, 3))
-    message = rf"{ours.__name__}: grad_output must have shape \(4, 3\), got \(3, 4\)"
-    with pytest.raises(ValueError, match=message):
-        module.backward(torch.zeros(3, 4))
+    return module.backward(grad_output)
 
 
+MISUSES = {
+    "non-tensor-input": (lambda m: m([1.0, -1.0]), TypeError,
+                         r"{}: input must be a torch.Tensor, got list"),
+    "integer-input": (lambda m: m(torch.tensor([1, -1])), TypeError,
+                      r"{}: input must be a floating-point tensor, got dtype torch.int64"),
+    "gradient-shape": (lambda m: forward_then_backward(m, torch.zeros(3, 4)), ValueError,
+                       r"{}: grad_output must have shape \(4, 3\), got \(3, 4\)"),
+    "gradient-dtype": (lambda m: forward_then_backward(m, torch.zeros(4, 3, dtype=torch.float64)),
+                       TypeError,
+                       r"{}: grad_output must have dtype torch.float32 .*got torch.float64"),
+    "backward-before-forward": (lambda m: m.backward(torch.zeros(4, 3)), RuntimeError,
+                                r"{}: backward called before forward"),
+}
+
+
+@pytest.mark.parametrize("misuse, error, message", MISUSES.values(), ids=MISUSES.keys())
 @pytest.mark.parametrize("ours", [a for a, _ in ACTIVATIONS], ids=ACTIVATION_IDS)
-def test_activation_rejects_gradient_of_another_dtype(ours):
-    module = ours()
-    module(torch.zeros(4, 3))
-    message = rf"{ours.__name__}: grad_output must have dtype torch.float32 .*got torch.float64"
-    with pytest.raises(TypeError, match=message):
-        module.backward(torch.zeros(4, 3, dtype=torch.float64))
-
-
-@pytest.mark.parametrize("ours", [a for a, _ in ACTIVATIONS], ids=ACTIVATION_IDS)
-def test_activation_backward_before_forward_raises(ours):
-    with pytest.raises(RuntimeError, match=rf"{ours.__name__}: backward called before forward"):
-        ours().backward(torch.zeros(4, 3))
+def test_activation_errors_name_the_module_and_the_expected_and_received_values(
+        ours, misuse, error, message):
+    with pytest.raises(error, match=message.format(ours.__name__)):
+        misuse(ours())

@@ -28,7 +28,7 @@ def test_gradient_checker_passes_correct_modules_against_their_own_forward(make,
     assert report.reference == "autograd of its own forward"
 
 
-# -- wrong modules fail: the checker bites ----------------------------------------------------------
+# -- wrong modules fail: the checker bites ------------------------------------------------------
 
 class ScaledWeightGradLinear(dl.Linear):
     """Bug: dL/dW off by 1%. (The checker zeroes gradients first, so scaling the total is
@@ -132,8 +132,8 @@ WRONG = {
 
 
 @pytest.mark.parametrize("make, shapes, wrong_rows", WRONG.values(), ids=WRONG.keys())
-def test_gradient_checker_fails_a_wrong_backward_on_exactly_the_wrong_tensors(make, shapes,
-                                                                             wrong_rows):
+def test_gradient_checker_fails_a_wrong_backward_on_exactly_the_wrong_tensors(
+        make, shapes, wrong_rows):
     torch.manual_seed(0)
     report = dl.check_gradients(make(), *shapes)
     assert not report.passed, report
@@ -259,7 +259,8 @@ def test_gradient_checker_rejects_inputs_that_are_neither_shapes_nor_tensors(bad
 
 
 def test_gradient_checker_rejects_wrt_beyond_the_inputs():
-    with pytest.raises(ValueError, match=r"check_gradients: wrt=\(1,\) but only 1 input\(s\) given"):
+    message = r"check_gradients: wrt=\(1,\) but only 1 input\(s\) given"
+    with pytest.raises(ValueError, match=message):
         dl.check_gradients(dl.Tanh(), (4, 3), wrt=(1,))
 
 

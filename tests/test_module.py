@@ -359,3 +359,15 @@ def test_load_state_dict_rejects_non_tensor_values_and_non_mappings():
         dl.Linear(2, 3).load_state_dict({"weight": torch.zeros(3, 2), "bias": [0.0, 0.0, 0.0]})
     with pytest.raises(TypeError, match=r"Linear.load_state_dict: expected a mapping, got list"):
         dl.Linear(2, 3).load_state_dict([torch.zeros(3, 2), torch.zeros(3)])
+
+
+def test_the_torch_comparison_bites_on_a_wrong_parameter_gradient(matches_torch, random_tensor):
+    class HalfBiasGradLinear(dl.Linear):
+        def backward(self, grad_output):
+            grad_input = super().backward(grad_output)
+            self.bias.grad.mul_(0.5)
+            return grad_input
+
+    layer = HalfBiasGradLinear(3, 2, dtype=torch.float64)
+    with pytest.raises(AssertionError, match="bias"):
+        matches_torch(layer, random_tensor(4, 3), grad_output=random_tensor(4, 2, seed=1))

@@ -6,10 +6,10 @@ bounds torch computes, in the same floating-point order, so that under the same 
 ``generator``) it gives the same numbers as its ``torch.nn.init`` namesake.
 
 Fans of a weight of shape ``(out, in, *kernel)``: fan_in = in * prod(kernel), fan_out = out *
-prod(kernel). The standard deviations, with ``gain`` from :func:`calculate_gain`:
+prod(kernel). The standard deviations, with ``gain`` from :func:`calculate_gain`::
 
     xavier (Glorot):  std = gain * sqrt(2 / (fan_in + fan_out))
-    kaiming (He):     std = gain / sqrt(fan)              (fan = fan_in or fan_out, by ``mode``)
+    kaiming (He):     std = gain / sqrt(fan)              (fan = fan_in or fan_out, by mode)
     uniform variants: U(-bound, bound) with bound = sqrt(3) * std (a uniform's std is bound/sqrt(3))
 
 :func:`initialize` re-initialises every :class:`~mini_dl.layers.Linear` of a model in one call.
@@ -172,13 +172,14 @@ def initialize(model: Module, method: str = "default", nonlinearity: str = "relu
                gain: float | None = None, seed: int | None = None) -> Module:
     """Re-initialise the weight and bias of every :class:`~mini_dl.layers.Linear` in ``model``.
 
-    Methods (layer by layer, in registration order, weight before bias):
-        ``"default"``: ``Linear.reset_parameters()``, torch.nn.Linear's U(+-1/sqrt(in_features))
-        for weight and bias; ``gain`` and ``nonlinearity`` are not used.
-        ``"xavier"``: weight ~ N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))
-        (``xavier_normal_``); ``gain`` defaults to 1 (Glorot's choice); bias = 0.
-        ``"he"``: weight ~ N(0, std^2), std = gain / sqrt(fan_in) (``kaiming_normal_``);
-        ``gain`` defaults to ``calculate_gain(nonlinearity)``, sqrt(2) for relu; bias = 0.
+    Layer by layer, in registration order, weight before bias, by ``method``:
+
+    - ``"default"``: ``Linear.reset_parameters()``, torch.nn.Linear's U(+-1/sqrt(in_features))
+      for weight and bias; ``gain`` and ``nonlinearity`` are not used.
+    - ``"xavier"``: weight ~ N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))
+      (``xavier_normal_``); ``gain`` defaults to 1 (Glorot's choice); bias = 0.
+    - ``"he"``: weight ~ N(0, std^2), std = gain / sqrt(fan_in) (``kaiming_normal_``);
+      ``gain`` defaults to ``calculate_gain(nonlinearity)``, sqrt(2) for relu; bias = 0.
 
     ``seed``: draw from a fresh ``torch.Generator`` seeded with it (the global RNG is left
     untouched); ``None`` draws from the global RNG. Returns ``model``.

@@ -82,7 +82,8 @@ class Dropout(Module):
     probability 1 - p and scaled by 1 / (1 - p), otherwise set to 0; in eval mode (or p = 0) it
     is the identity. The scale keeps the expectation: E[y] = x.
 
-    Forward, with M the cached scaled mask (same shape as x):
+    Forward, with M the cached scaled mask (same shape as x)::
+
         training, p > 0:  M = (torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p) / (1 - p)
         otherwise:        M = 1 (nothing is drawn from the RNG)
         y = x * M
@@ -93,7 +94,8 @@ class Dropout(Module):
 
     Backward, with G = dL/dy: dL/dx = G * M, the same mask as the forward (repeatable).
 
-    Shape: any; the output has the input's shape.
+    Shape:
+        Any; the output has the input's shape.
 
     Example:
         >>> import torch, mini_dl as dl

@@ -69,11 +69,11 @@ class CrossEntropyLoss(_Loss):
     r"""Softmax cross-entropy of logits ``z`` (N, C) against class indices ``y`` (N,), as
     ``torch.nn.CrossEntropyLoss`` (no class weights, no ``ignore_index``, no label smoothing).
 
-    With the log-sum-exp of each row, shifted by its maximum so that no ``exp`` overflows:
+    With the log-sum-exp of each row, shifted by its maximum so that no ``exp`` overflows::
 
         lse_n = m_n + log sum_c exp(z_nc - m_n),   m_n = max_c z_nc
         log p_nc = z_nc - lse_n                     (log-softmax)
-        L = -(1/N) sum_n log p_{n, y_n}             (``"sum"``: without the 1/N)
+        L = -(1/N) sum_n log p_{n, y_n}             ("sum": without the 1/N)
 
     Backward (softmax and log fused into one step): dL/dz = (softmax(z) - onehot(y)) / N
     (``"sum"``: without the 1/N), times the upstream gradient passed to ``backward``.

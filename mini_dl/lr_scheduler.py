@@ -25,7 +25,7 @@ class ReduceLROnPlateau:
             if lr - new_lr > eps: lr <- new_lr        (changes smaller than eps are ignored)
             cooldown_counter <- cooldown; num_bad_epochs <- 0
 
-    "Better" needs an improvement larger than ``threshold``:
+    "Better" needs an improvement larger than ``threshold``::
 
         mode="min", threshold_mode="rel":  metric < best * (1 - threshold)
         mode="min", threshold_mode="abs":  metric < best - threshold

@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check mini_dl torch_twin tests benchmarks tools
 
 test: $(STAMP) lint
+	-tools/install_browser.sh  # Chromium for tests/test_browser.py (skips without it, fails if CI=true)
 	$(BIN)/python -m pytest tests mini_dl torch_twin book --doctest-modules --nbval \
 		--nbval-current-env --nbval-sanitize-with book/sanitize.cfg
 

@@ -54,7 +54,12 @@ class Optimizer:
             got = "no state" if state is None else f"{len(state)} parameter states"
             raise ValueError(f"{type(self).__name__}.load_state_dict: expected state for "
                              f"{len(self.params)} parameters, got {got}")
-        for name, value in state_dict.get("hyperparameters", {}).items():
+        hyperparameters = state_dict.get("hyperparameters", {})
+        unknown = sorted(set(hyperparameters) - set(self.hyperparameters()))
+        if unknown:  # e.g. an Adam state loaded into SGD
+            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown hyperparameters "
+                             f"{unknown}, expected {list(self.hyperparameters())}")
+        for name, value in hyperparameters.items():
             setattr(self, name, value)
         self.state = [{k: (v.to(p.data).clone() if isinstance(v, torch.Tensor) else v)
                        for k, v in s.items()} for s, p in zip(state, self.params)]

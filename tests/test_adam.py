@@ -174,3 +174,10 @@ def test_adam_defaults_and_repr_match_torch():
     assert repr(dl.Adam([p])) == "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)"
     assert dl.AdamW([p]).weight_decay == torch.optim.AdamW([torch.zeros(1)]).defaults[
         "weight_decay"] == 0.01
+
+
+def test_loading_another_optimizers_state_is_an_error():
+    p = dl.Parameter(torch.zeros(1))
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: unknown hyperparameters "
+                                         r"\['betas', 'eps'\]"):
+        dl.SGD([p], lr=0.1).load_state_dict(dl.Adam([p]).state_dict())

@@ -39,6 +39,19 @@ def toc_notebooks() -> list[Path]:
     return [p for p in paths if p.exists()]
 
 
+def merge_streams(outputs: list) -> list:
+    """Join consecutive chunks of the same stream: how stdout is split depends on timing, so the
+    committed notebook would otherwise change from run to run (nbval joins them too)."""
+    merged = []
+    for output in outputs:
+        if (merged and output.output_type == "stream" and merged[-1].output_type == "stream"
+                and merged[-1].name == output.name):
+            merged[-1].text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 def clean(nb) -> None:
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python",
                                   "name": "python3"},
@@ -48,6 +61,8 @@ def clean(nb) -> None:
         cell.metadata.pop("ExecuteTime", None)
         if "id" in cell:
             del cell["id"]
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     nb.nbformat, nb.nbformat_minor = 4, 4
 
 

@@ -19,4 +19,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
-test -x "$CHROMIUM"
+if [ ! -x "$CHROMIUM" ]; then
+    echo "install_browser.sh: installed Debian's chromium, but there is no $CHROMIUM" >&2
+    exit 1
+fi

@@ -122,7 +122,7 @@ class Dropout(Module):
         self.mask = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = check_tensor(self, "input", x).detach()
+        x = check_tensor(self, "input", x)
         if self.training and self.p > 0:
             keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= self.p
             self.mask = keep.to(x.dtype) / (1 - self.p)

@@ -117,11 +117,10 @@ class CrossEntropyLoss(_Loss):
         if low < 0 or high >= classes:
             raise ValueError(f"CrossEntropyLoss: target must hold class indices in [0, {classes}), "
                              f"got values in [{low}, {high}]")
-        logits = logits.detach()  # the cache never carries an autograd graph
         shift = logits.max(dim=1, keepdim=True).values
         log_sum_exp = shift + (logits - shift).exp().sum(dim=1, keepdim=True).log()
         log_probabilities = logits - log_sum_exp
-        self.probabilities = log_probabilities.exp()
+        self.probabilities = log_probabilities.exp().detach()  # the cache carries no graph
         self.target = target
         picked = log_probabilities.gather(1, target.unsqueeze(1))
         return -(picked.mean() if self.reduction == "mean" else picked.sum())

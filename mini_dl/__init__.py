@@ -12,6 +12,7 @@ from .gradcheck import GradCheckReport, check_gradients
 from .layers import Dropout, Linear
 from .losses import CrossEntropyLoss, MSELoss
 from .lr_scheduler import ReduceLROnPlateau
+from .mnist import load_mnist
 from .module import Module, Parameter, Sequential
 from .optim import SGD, Adam, AdamW, Optimizer
 from .train import accuracy, evaluate, fit
@@ -27,6 +28,7 @@ __all__ = [
     "Dropout",
     "GradCheckReport",
     "Linear",
+    "load_mnist",
     "MSELoss",
     "MiniBatches",
     "Module",

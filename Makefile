@@ -1,4 +1,5 @@
-# Two entry points: `make book` builds the HTML book, `make test` runs every test.
+# Two entry points: `make book` builds the HTML book, `make test` runs every test
+# (two pytest-xdist workers, one per core; each notebook stays in one worker and one kernel).
 # Both create .venv (Python 3.11 + pip) on first use and reinstall when pyproject.toml changes.
 PYTHON ?= python3
 VENV ?= .venv
@@ -32,7 +33,7 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	-tools/install_browser.sh  # Chromium for tests/test_browser.py (skips without it, fails if CI=true)
 	$(BIN)/python -m pytest tests mini_dl torch_twin book --doctest-modules --nbval \
-		--nbval-current-env --nbval-sanitize-with book/sanitize.cfg
+		--nbval-current-env --nbval-sanitize-with book/sanitize.cfg -n 2 --dist loadfile
 
 clean:
 	rm -rf _build

@@ -74,6 +74,104 @@ def fit_torch(model: torch.nn.Module, criterion: torch.nn.Module,
     return losses
 
 
+
+def fit_torch_together(twins: list[torch.nn.Module], criterion: torch.nn.Module, make_optimizer,
+                       batches: list[dl.MiniBatches], *, epochs: int,
+                       validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+                       make_scheduler=None) -> list[dict[str, list[float]]]:
+    """Train several twins of one architecture at once, as one batch of models: twin i sees
+    ``batches[i]``, as if trained alone with ``make_optimizer(twin.parameters())`` (and
+    ``make_scheduler(optimizer)``). The twins are trained in place.
+
+    Each step runs all forwards as one batched computation (``torch.vmap`` over
+    ``torch.func.functional_call``, PyTorch's recipe for model ensembles) on the twins'
+    parameters stacked along a new first dimension, then one ``backward`` of the summed losses:
+    twin i's slice of the gradient is that of its own loss. Without schedulers one optimizer
+    updates the stacked parameters, which is each twin's own update because torch.optim's SGD
+    (momentum included), Adam and AdamW act element by element; with ``make_scheduler`` each
+    twin keeps its own optimizer and scheduler (slower). After each epoch every twin is evaluated
+    on ``validation`` in eval mode, and each scheduler steps on its twin's validation loss (the
+    train loss without one), as ``mini_dl.fit`` does. Dropout draws different masks for different
+    twins. Returns one history per twin: ``{"train_loss", "val_loss", "lr"}``, one entry per epoch.
+
+        >>> import torch, mini_dl as dl, torch_twin
+        >>> x, t = torch.randn(20, 3, dtype=torch.float64), torch.randn(20, 2, dtype=torch.float64)
+        >>> models = [dl.Sequential(dl.Linear(3, 4), dl.Tanh(), dl.Linear(4, 2)).double()
+        ...           for _ in range(3)]
+        >>> twins = [torch_twin.to_torch(model) for model in models]
+        >>> _ = torch_twin.fit_torch_together(
+        ...     twins, torch.nn.MSELoss(), lambda params: torch.optim.Adam(params, lr=0.01),
+        ...     [dl.MiniBatches(x, t, batch_size=5, seed=seed) for seed in range(3)], epochs=4)
+        >>> for seed, model in enumerate(models):  # each one alone, on its own batches
+        ...     _ = dl.fit(model, dl.MSELoss(), dl.Adam(model.parameters(), lr=0.01),
+        ...                dl.MiniBatches(x, t, batch_size=5, seed=seed), epochs=4, progress=False)
+        >>> max(torch_twin.max_parameter_difference(m, tw) for m, tw in zip(models, twins)) < 1e-12
+        True
+    """
+    import copy
+
+    from torch.func import functional_call
+
+    if not twins or len(twins) != len(batches):
+        raise ValueError(f"fit_torch_together: need one MiniBatches per twin, got {len(twins)} "
+                         f"twins and {len(batches)} MiniBatches")
+    base = copy.deepcopy(twins[0]).to("meta")  # the structure; the parameters come in stacked
+    names = [name for name, _ in twins[0].named_parameters()]
+    own = [list(twin.parameters()) for twin in twins]
+    if make_scheduler is None:  # one optimizer over the stacked parameters
+        leaves = [torch.stack([p[i].detach() for p in own]).requires_grad_()
+                  for i in range(len(names))]
+        optimizers, schedulers = [make_optimizer(leaves)], [None] * len(twins)
+    else:  # each twin its own optimizer and scheduler, stacked again at every step
+        optimizers = [make_optimizer(twin.parameters()) for twin in twins]
+        schedulers = [make_scheduler(optimizer) for optimizer in optimizers]
+
+    def stacked():  # {name: (twins, *shape)}, through which autograd reaches the leaves
+        if make_scheduler is None:
+            return dict(zip(names, leaves))
+        return {name: torch.stack([p[i] for p in own]) for i, name in enumerate(names)}
+
+    def batched(shared):  # all twins' forwards, then their losses, as one computation
+        forward = torch.vmap(lambda params, x: functional_call(base, params, (x,)),
+                             in_dims=(0, None if shared else 0), randomness="different")
+        losses = torch.vmap(criterion, in_dims=(0, None if shared else 0))
+        return lambda params, x, target: losses(forward(params, x), target)
+
+    train_losses, val_losses = batched(shared=False), batched(shared=True)
+    histories = [{"train_loss": [], "val_loss": [], "lr": []} for _ in twins]
+    for _ in range(epochs):
+        base.train()
+        total, count = 0.0, 0
+        for batch in zip(*batches):
+            x, target = (torch.stack(tensors) for tensors in zip(*batch))
+            for optimizer in optimizers:
+                optimizer.zero_grad()
+            losses = train_losses(stacked(), x, target)
+            losses.sum().backward()
+            for optimizer in optimizers:
+                optimizer.step()
+            total, count = total + losses.detach() * x.shape[1], count + x.shape[1]
+        metrics = (total / count).tolist()
+        for history, loss in zip(histories, metrics):
+            history["train_loss"].append(loss)
+        if validation is not None:
+            base.eval()
+            with torch.no_grad():
+                metrics = val_losses(stacked(), *validation).tolist()
+            for history, loss in zip(histories, metrics):
+                history["val_loss"].append(loss)
+        for index, (history, scheduler) in enumerate(zip(histories, schedulers)):
+            optimizer = optimizers[index % len(optimizers)]  # the shared one, or twin i's own
+            history["lr"].append(optimizer.param_groups[0]["lr"])
+            if scheduler is not None:
+                scheduler.step(metrics[index])
+    if make_scheduler is None:
+        with torch.no_grad():
+            for index, params in enumerate(own):
+                for param, leaf in zip(params, leaves):
+                    param.copy_(leaf[index])
+    return histories
+
 def train_side_by_side(model: dl.Module, optimizer: dl.Optimizer, twin: torch.nn.Module,
                        torch_optimizer: torch.optim.Optimizer, criterion: dl.Module,
                        x: torch.Tensor, target: torch.Tensor, *, steps: int) -> list[float]:

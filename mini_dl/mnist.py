@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import struct
 import urllib.request
+import zlib
 from pathlib import Path
 
 import torch
@@ -38,12 +39,18 @@ def read_idx(path: str | Path) -> torch.Tensor:
     """Read one IDX file (raw, or gzip if the name ends in ``.gz``) into a tensor."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:  # a truncated or damaged .gz
+        raise ValueError(f"read_idx: {path} is not a readable gzip file ({error})") from error
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise ValueError(f"read_idx: {path} is not an IDX file (bad magic number "
                          f"{data[:4].hex() or 'empty'})")
     dtype, ndim = _DTYPES[data[2]], data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"read_idx: {path} is truncated: its header announces {ndim} sizes "
+                         f"({4 + 4 * ndim} bytes) but the file holds {len(data)} bytes")
     shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     body = data[4 + 4 * ndim:]
     itemsize = torch.empty(0, dtype=dtype).element_size()
@@ -90,7 +97,8 @@ def _download(root: Path, name: str, mirrors, checksums: dict | None) -> None:
     for mirror in mirrors:
         target = root / f"{name}.gz"
         try:
-            with urllib.request.urlopen(mirror + f"{name}.gz", timeout=60) as response, \
+            url = mirror.rstrip("/") + f"/{name}.gz"
+            with urllib.request.urlopen(url, timeout=60) as response, \
                     open(target, "wb") as f:
                 shutil.copyfileobj(response, f)
         except OSError as error:
@@ -127,7 +135,7 @@ def load_mnist(root: str | Path, split: str = "train", *, download: bool = False
         if path is None:
             raise FileNotFoundError(
                 f"load_mnist: {name} (or {name}.gz) not found in {root.resolve()}. Download the "
-                f"four MNIST files into that directory (e.g. from {mirrors[0]}) or call "
+                f"four MNIST files into that directory (e.g. from {(mirrors or MIRRORS)[0]}) or call "
                 f"load_mnist(..., download=True).")
         paths.append(path)
     images, labels = (read_idx(p) for p in paths)

@@ -305,3 +305,12 @@ def test_the_mnist_benchmark_rejects_more_training_images_than_the_files_hold(tm
     write_mnist(tmp_path, gz=False)
     with pytest.raises(ValueError, match="--train-size 10000 but .* holds 6 training images"):
         load_script("mnist").main(["--data", str(tmp_path)])
+
+
+def test_the_mnist_benchmark_runs_on_fake_data_without_files(tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        results = load_script("mnist").main(["--fake", "--train-size", "100", "--epochs", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    assert (results["data"], results["train_size"], results["test_size"]) == ("fake", 100, 10_000)

@@ -15,7 +15,7 @@ from .lr_scheduler import ReduceLROnPlateau
 from .mnist import load_mnist
 from .module import Module, Parameter, Sequential
 from .optim import SGD, Adam, AdamW, Optimizer
-from .train import accuracy, evaluate, fit
+from .train import accuracy, evaluate, f1_score, fit
 
 __version__ = "0.1.0"
 
@@ -28,7 +28,6 @@ __all__ = [
     "Dropout",
     "GradCheckReport",
     "Linear",
-    "load_mnist",
     "MSELoss",
     "MiniBatches",
     "Module",
@@ -43,7 +42,9 @@ __all__ = [
     "check_gradients",
     "disk_dataset",
     "evaluate",
+    "f1_score",
     "fit",
     "init",
+    "load_mnist",
     "one_hot",
 ]

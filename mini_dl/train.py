@@ -1,4 +1,4 @@
-"""The training loop: ``fit`` and ``accuracy``."""
+"""The training loop: ``fit``; the metrics ``accuracy`` and ``f1_score``."""
 from __future__ import annotations
 
 import torch
@@ -8,20 +8,57 @@ from .module import Module
 from .optim import Optimizer
 
 
+def _classes(output: torch.Tensor, target: torch.Tensor, caller: str
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted, true) class indices, both ``(N,)``: the arg-max of each row of ``output``
+    ``(N, C)``, and ``target`` itself if it is ``(N,)`` indices or its arg-max if ``(N, C)``."""
+    if not isinstance(output, torch.Tensor) or output.ndim != 2:
+        raise ValueError(f"{caller}: output must have shape (N, C), got "
+                         f"{getattr(output, 'shape', output)}")
+    if (not isinstance(target, torch.Tensor) or target.ndim not in (1, 2)
+            or target.shape[0] != output.shape[0]):
+        raise ValueError(f"{caller}: target must have shape ({output.shape[0]},) or "
+                         f"({output.shape[0]}, C), got {getattr(target, 'shape', target)}")
+    return output.argmax(1), target.argmax(1) if target.ndim == 2 else target
+
+
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> float:
     """Fraction of rows whose arg-max class equals the target class.
 
     ``output`` has shape ``(N, C)``; ``target`` is ``(N,)`` class indices or ``(N, C)`` one-hot
     (or +-1) rows, whose arg-max is the class.
     """
-    if not isinstance(output, torch.Tensor) or output.ndim != 2:
-        raise ValueError(f"accuracy: output must have shape (N, C), got {getattr(output, 'shape', output)}")
-    if (not isinstance(target, torch.Tensor) or target.ndim not in (1, 2)
-            or target.shape[0] != output.shape[0]):
-        raise ValueError(f"accuracy: target must have shape ({output.shape[0]},) or "
-                         f"({output.shape[0]}, C), got {getattr(target, 'shape', target)}")
-    labels = target.argmax(1) if target.ndim == 2 else target
-    return (output.argmax(1) == labels).double().mean().item()
+    predicted, labels = _classes(output, target, "accuracy")
+    return (predicted == labels).double().mean().item()
+
+
+def f1_score(output: torch.Tensor, target: torch.Tensor, positive: int = 1) -> float:
+    """F1 score of class ``positive``: the harmonic mean of precision and recall::
+
+        F1 = 2 TP / (2 TP + FP + FN),
+
+    where a row is predicted positive when its arg-max is ``positive``; TP counts the rows
+    predicted positive whose target class is ``positive``, FP those whose target class is
+    another, FN the rows of target class ``positive`` predicted as another class. Unlike the
+    accuracy, it ignores the rows correctly left out of the class, so a classifier that never
+    predicts a rare class scores 0. With no positive row at all, predicted or true, it is 0
+    (scikit-learn's default). Shapes as in :func:`accuracy`.
+
+    Example:
+        >>> import torch
+        >>> output = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+        >>> labels = torch.tensor([0, 1, 0, 1])  # TP = 1 (row 1), FP = 1 (row 2), FN = 1 (row 3)
+        >>> f1_score(output, labels), f1_score(output, labels, positive=0)
+        (0.5, 0.5)
+    """
+    predicted, labels = _classes(output, target, "f1_score")
+    if isinstance(positive, bool) or not isinstance(positive, int) or not (
+            0 <= positive < output.shape[1]):
+        raise ValueError(f"f1_score: positive must be a class index in [0, {output.shape[1]}), "
+                         f"got {positive!r}")
+    true_positives = ((predicted == positive) & (labels == positive)).sum().item()
+    positives = (predicted == positive).sum().item() + (labels == positive).sum().item()
+    return 2 * true_positives / positives if positives else 0.0
 
 
 def evaluate(model: Module, criterion: Module, x: torch.Tensor, target: torch.Tensor

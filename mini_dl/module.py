@@ -4,6 +4,8 @@ A :class:`Module` computes ``forward`` and caches exactly what its ``backward`` 
 ``backward(grad_output)`` returns the gradient of the loss with respect to the module's input and
 *adds* the gradients with respect to its parameters into ``parameter.grad`` (they accumulate across
 calls until :meth:`Module.zero_grad`, as in PyTorch). Nothing here builds an autograd graph.
+The one exception to "returns the input gradient": a module whose ``needs_input_grad`` is False
+may skip it and return None (see :class:`Module`).
 """
 from __future__ import annotations
 
@@ -20,24 +22,31 @@ def check_tensor(owner: object, name: str, value: object, *, shape: tuple | None
 
     Raises ``TypeError`` or ``ValueError`` naming ``owner`` (the module), the expected and the
     received value, so that bad input never surfaces as a traceback from deep inside torch.
+    This runs several times per training step: the messages are only built when a check fails.
     """
-    where = f"{type(owner).__name__}: {name}"
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{where} must be a torch.Tensor, got {type(value).__name__}")
+        raise _error(TypeError, owner, name, f"must be a torch.Tensor, got {type(value).__name__}")
     if floating and not value.is_floating_point():
-        raise TypeError(f"{where} must be a floating-point tensor, got dtype {value.dtype}")
+        raise _error(TypeError, owner, name,
+                     f"must be a floating-point tensor, got dtype {value.dtype}")
     if value.ndim < min_ndim:
-        raise ValueError(f"{where} must have at least {min_ndim} dimension(s), "
-                         f"got shape {tuple(value.shape)}")
+        raise _error(ValueError, owner, name, f"must have at least {min_ndim} dimension(s), "
+                     f"got shape {tuple(value.shape)}")
     if last_dim is not None and value.shape[-1] != last_dim:
-        raise ValueError(f"{where} must have {last_dim} features in its last dimension, "
-                         f"got shape {tuple(value.shape)}")
-    if shape is not None and tuple(value.shape) != tuple(shape):
-        raise ValueError(f"{where} must have shape {tuple(shape)}, got {tuple(value.shape)}")
+        raise _error(ValueError, owner, name, f"must have {last_dim} features in its last "
+                     f"dimension, got shape {tuple(value.shape)}")
+    if shape is not None and value.shape != shape:
+        raise _error(ValueError, owner, name,
+                     f"must have shape {tuple(shape)}, got {tuple(value.shape)}")
     if like is not None and (value.dtype != like.dtype or value.device != like.device):
-        raise TypeError(f"{where} must have dtype {like.dtype} on {like.device}, "
-                        f"got {value.dtype} on {value.device}")
+        raise _error(TypeError, owner, name, f"must have dtype {like.dtype} on {like.device}, "
+                     f"got {value.dtype} on {value.device}")
     return value
+
+
+def _error(kind: type[Exception], owner: object, name: str, message: str) -> Exception:
+    """``kind("Linear: input <message>")``: the module and the argument, then the problem."""
+    return kind(f"{type(owner).__name__}: {name} {message}")
 
 
 def check_size(owner: str, name: str, value: object) -> int:
@@ -73,7 +82,15 @@ class Module:
     Subclasses call ``super().__init__()``, assign their :class:`Parameter` and sub-:class:`Module`
     attributes (they are registered in assignment order, as in ``torch.nn``), and write
     ``forward`` and ``backward``.
+
+    ``needs_input_grad`` (True by default) may be set to False on a module whose input gradient
+    nobody uses, typically the first layer, whose input is the data: its ``backward`` may then
+    skip computing that gradient and return None (``Linear`` does, saving a matrix product),
+    while parameter gradients accumulate as always. PyTorch makes the same saving by itself,
+    because the data does not require grad. The gradient checker needs the input gradient.
     """
+
+    needs_input_grad = True
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -211,6 +228,7 @@ class Sequential(Module):
 
     forward:  x_0 = x,  x_k = f_k(x_{k-1}),  y = x_K
     backward: G_K = dL/dy,  G_{k-1} = f_k.backward(G_k),  returns G_0 = dL/dx
+              (None if the first module's ``needs_input_grad`` is False)
 
     Example:
         >>> import torch, mini_dl as dl

@@ -19,6 +19,9 @@ class Linear(Module):
         dL/dW = G^T x      (out, in)   accumulated into ``weight.grad``
         dL/db = sum_n G    (out,)      accumulated into ``bias.grad``
 
+    With ``needs_input_grad = False`` (e.g. on the first layer) backward skips G W and returns
+    None; the parameter gradients are accumulated as always.
+
     Shape:
         Input ``(N, *, in_features)``, output ``(N, *, out_features)``; extra leading dimensions
         are treated as more rows of the batch.
@@ -55,22 +58,26 @@ class Linear(Module):
         x = check_tensor(self, "input", x, min_ndim=1, last_dim=self.in_features,
                          like=self.weight.data)
         self.input = x.detach()  # the cache never carries an autograd graph
-        rows = x.reshape(-1, self.in_features)
+        rows = x if x.ndim == 2 else x.reshape(-1, self.in_features)  # (N, in): no reshape if 2-D
         if self.bias is None:
-            out = rows @ self.weight.data.t()
+            out = rows.mm(self.weight.data.t())
         else:
             out = torch.addmm(self.bias.data, rows, self.weight.data.t())
-        return out.reshape(*x.shape[:-1], self.out_features)
+        return out if x.ndim == 2 else out.reshape(*x.shape[:-1], self.out_features)
 
-    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor | None:
         x = self.saved("input")
         grad_output = check_tensor(self, "grad_output", grad_output,
                                    shape=(*x.shape[:-1], self.out_features), like=x).detach()
-        grad_rows = grad_output.reshape(-1, self.out_features)
-        self.weight.grad.addmm_(grad_rows.t(), x.reshape(-1, self.in_features))  # += G^T x
+        rows = x if x.ndim == 2 else x.reshape(-1, self.in_features)
+        grad_rows = grad_output if x.ndim == 2 else grad_output.reshape(-1, self.out_features)
+        self.weight.grad.addmm_(grad_rows.t(), rows)  # += G^T x
         if self.bias is not None:
-            self.bias.grad.add_(grad_rows.sum(0))
-        return (grad_rows @ self.weight.data).reshape(x.shape)
+            self.bias.grad.add_(grad_rows.sum(0))  # += sum_n G
+        if not self.needs_input_grad:  # e.g. the first layer: its input is the data
+            return None
+        grad_input = grad_rows.mm(self.weight.data)  # G W
+        return grad_input if x.ndim == 2 else grad_input.reshape(x.shape)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -175,3 +175,19 @@ def test_linear_backward_before_forward_raises():
 def test_linear_rejects_invalid_sizes(in_features, out_features, error, match):
     with pytest.raises(error, match=match):
         dl.Linear(in_features, out_features)
+
+
+@pytest.mark.parametrize("shape, out_features, bias", SHAPES)
+def test_linear_without_input_grad_returns_none_and_the_same_parameter_gradients(
+        shape, out_features, bias, random_tensor):
+    x, grad_output = random_tensor(*shape, seed=1), random_tensor(*shape[:-1], out_features, seed=2)
+    default = linear64(shape[-1], out_features, bias)
+    skipping = linear64(shape[-1], out_features, bias)
+    skipping.needs_input_grad = False
+    assert default.needs_input_grad  # the contract's default: backward returns dL/dx
+    default(x)
+    default.backward(grad_output)
+    skipping(x)
+    assert skipping.backward(grad_output) is None
+    for ours, theirs in zip(skipping.parameters(), default.parameters()):
+        assert torch.equal(ours.grad, theirs.grad)  # the same products, in the same order

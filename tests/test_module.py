@@ -371,3 +371,19 @@ def test_the_torch_comparison_bites_on_a_wrong_parameter_gradient(matches_torch,
     layer = HalfBiasGradLinear(3, 2, dtype=torch.float64)
     with pytest.raises(AssertionError, match="bias"):
         matches_torch(layer, random_tensor(4, 3), grad_output=random_tensor(4, 2, seed=1))
+
+
+def test_sequential_with_a_first_layer_that_skips_its_input_grad_trains_as_torch(random_tensor):
+    """The first layer's input gradient is what torch skips for data that does not require grad:
+    skipping it changes the return value of backward (None), not a single parameter gradient."""
+    torch.manual_seed(0)
+    net = dl.Sequential(dl.Linear(3, 4), dl.ReLU(), dl.Linear(4, 2)).double()
+    twin = torch_twin.to_torch(net)
+    net[0].needs_input_grad = False
+    x, target = random_tensor(5, 3), random_tensor(5, 2, seed=1)
+    criterion = dl.MSELoss()
+    criterion(net(x), target)
+    assert net.backward(criterion.backward()) is None
+    torch.nn.MSELoss()(twin(x), target).backward()
+    for (name, ours), theirs in zip(net.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-12, atol=1e-12, msg=name)

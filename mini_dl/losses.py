@@ -80,7 +80,9 @@ class CrossEntropyLoss(_Loss):
 
     Shape:
         logits ``(N, C)`` floating point, target ``(N,)`` int64 with values in ``[0, C)``; the loss
-        is a 0-dim tensor and its gradient has the logits' shape.
+        is a 0-dim tensor and its gradient has the logits' shape. The target's range is checked
+        on the CPU only: on a GPU, reading it back would make every step wait for the device;
+        there an index out of range fails inside ``gather`` (CUDA's device-side assertion).
 
     Example:
         >>> import torch, mini_dl as dl
@@ -113,10 +115,11 @@ class CrossEntropyLoss(_Loss):
         if target.device != logits.device:
             raise TypeError(f"CrossEntropyLoss: target must be on {logits.device}, "
                             f"got {target.device}")
-        low, high = int(target.min()), int(target.max())
-        if low < 0 or high >= classes:
-            raise ValueError(f"CrossEntropyLoss: target must hold class indices in [0, {classes}), "
-                             f"got values in [{low}, {high}]")
+        if target.device.type == "cpu":  # on a GPU, reading the range back would wait for it
+            low, high = (int(value) for value in target.aminmax())
+            if low < 0 or high >= classes:
+                raise ValueError(f"CrossEntropyLoss: target must hold class indices in "
+                                 f"[0, {classes}), got values in [{low}, {high}]")
         shift = logits.max(dim=1, keepdim=True).values
         log_sum_exp = shift + (logits - shift).exp().sum(dim=1, keepdim=True).log()
         log_probabilities = logits - log_sum_exp

@@ -1,8 +1,13 @@
-"""Smoke test of the benchmark scripts: they run and report sensible numbers (no timing limits)."""
+"""Smoke test of the benchmark runner: it runs and reports sensible numbers (no timing limits)."""
 import importlib.util
+import json
 from pathlib import Path
 
+import pytest
 import torch
+
+import torch_twin
+from torch_twin import benchmark
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -15,15 +20,53 @@ def load_script(name: str):
     return module
 
 
-def test_disk_benchmark_runs_and_reports_a_positive_ratio(tmp_path, capsys):
-    disk = load_script("disk")
+def test_runner_reports_ratios_memory_and_a_sweep_for_both_cases(tmp_path, capsys):
+    run = load_script("run")
     threads = torch.get_num_threads()
     try:
-        results = disk.main(["--epochs", "1", "--reps", "1", "--json",
-                             str(tmp_path / "disk.json")])
+        results = run.main(["--reps", "1", "--steps", "1", "--batch-size", "3", "--sweep",
+                            "--sweep-sizes", "2", "4", "--plot", str(tmp_path / "sweep.png"),
+                            "--json", str(tmp_path / "results.json")])
     finally:
         torch.set_num_threads(threads)  # main() sets the thread count for the whole process
-    assert results["median_ratio"] > 0
-    assert results["parity_max_parameter_difference"] <= disk.PARITY_TOLERANCE
-    assert (tmp_path / "disk.json").exists()
-    assert "median time ratio mini_dl/torch" in capsys.readouterr().out
+    assert [row["case"] for row in results["cases"]] == ["disk", "mnist"]
+    for row in results["cases"]:
+        assert row["median_ratio"] > 0 and row["best_ratio"] > 0
+        assert row["parity_max_parameter_difference"] <= benchmark.PARITY_TOLERANCE
+        assert row["mini_dl_peak_bytes"] > 0 and row["torch_peak_bytes"] > 0
+    assert [row["batch_size"] for row in results["sweep"]["mnist"]] == [2, 4]
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+    assert json.loads((tmp_path / "results.json").read_text())["cases"][0]["case"] == "disk"
+    out = capsys.readouterr().out
+    assert "peak MB mini_dl" in out and "batch-size sweep" in out
+
+
+def test_runner_rejects_bad_options(capsys):
+    run = load_script("run")
+    for argv in (["--reps", "0"], ["--plot", "x.png"], ["--sweep-sizes", "0"]):
+        with pytest.raises(SystemExit):
+            run.parse_args(argv)
+    assert "--plot needs --sweep" in capsys.readouterr().err
+
+
+def test_peak_memory_counts_at_least_parameters_gradients_and_batch():
+    case = benchmark.CASES["disk"]
+    parameters = sum(p.data.nbytes for p in case.model().parameters())
+    x, target = case.batches(8, 1)[0]
+    for framework in ("mini_dl", "torch"):
+        peak = benchmark.peak_memory(case, framework, 8)
+        assert peak >= 2 * parameters + x.nbytes + target.nbytes, framework
+
+
+def test_both_training_steps_change_the_weights_identically():
+    case = benchmark.CASES["mnist"]
+    reference = case.model().double()
+    batches = case.batches(5, 2, dtype=torch.float64)
+    (ours, step_ours), (theirs, step_theirs) = (benchmark.training_step(name, case, reference)
+                                                for name in ("mini_dl", "torch"))
+    for x, target in batches:
+        step_ours(x, target)
+        step_theirs(x, target)
+    # float64: the two frameworks differ by round-off only
+    assert torch_twin.max_parameter_difference(ours, theirs) < 1e-12
+    assert torch_twin.max_parameter_difference(reference, theirs) > 1e-6  # they did train

@@ -1,0 +1,123 @@
+"""Time a training step of mini_dl against torch.nn + autograd + torch.optim, side by side.
+
+Cases (``torch_twin.benchmark.CASES``): ``disk``, the book's 2-25-25-25-2 network with MSE, and
+``mnist``, 784-512-512-512-10 with cross-entropy on random data of MNIST's shape; batch 100,
+SGD, float32. Both frameworks start from the same weights and see the same batches, in the same
+process. After a warm-up that also checks that both end with the same parameters, each
+repetition times a block of steps of one framework, then of the other (alternating which goes
+first). The table gives the median time per step of each, the median of the per-repetition
+ratios mini_dl / torch (below 1: mini_dl is faster) with their range, ``best``: the ratio of
+the two fastest repetitions (on a shared machine other processes only add time), and the peak
+memory of a training step (``torch_twin.benchmark.peak_memory``).
+
+    python benchmarks/run.py                                 # both cases, CPU, 1 thread
+    python benchmarks/run.py --sweep --plot /tmp/sweep.png   # batch sizes 10 to 4096 as well
+    python benchmarks/run.py --device cuda --json /tmp/cuda.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from torch_twin import benchmark
+
+SWEEP_SIZES = (10, 20, 50, 100, 200, 500, 1000, 2000, 4096)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--case", choices=[*benchmark.CASES, "all"], default="all")
+    parser.add_argument("--batch-size", type=int, default=100, help="batch size (100)")
+    parser.add_argument("--reps", type=int, default=15, help="timed repetitions (15)")
+    parser.add_argument("--steps", type=int, help="steps per repetition (default: ~0.05 s)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--input-grad", action="store_true", help="mini_dl also computes the "
+                        "first layer's input gradient (its default; torch skips it)")
+    parser.add_argument("--sweep", action="store_true", help="also time batch sizes "
+                        + ", ".join(map(str, SWEEP_SIZES)))
+    parser.add_argument("--sweep-sizes", type=int, nargs="+", default=SWEEP_SIZES,
+                        metavar="N", help="batch sizes of --sweep")
+    parser.add_argument("--plot", metavar="PATH", help="with --sweep: save the plot to PATH")
+    parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
+    args = parser.parse_args(argv)
+    for name in ("batch_size", "reps", "steps", "threads"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if any(size <= 0 for size in args.sweep_sizes):
+        parser.error(f"--sweep-sizes must be positive, got {args.sweep_sizes}")
+    if args.plot and not args.sweep:
+        parser.error("--plot needs --sweep")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    return args
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'case':<6}{'batch':>6}{'mini_dl ms':>12}{'torch ms':>10}{'ratio':>7}"
+          f"{'(min-max)':>12}{'best':>6}{'peak MB mini_dl':>17}{'torch':>8}")
+    for r in rows:
+        spread = f"({min(r['ratios']):.2f}-{max(r['ratios']):.2f})"
+        memory = (f"{r['mini_dl_peak_bytes'] / 1e6:>17.3f}{r['torch_peak_bytes'] / 1e6:>8.3f}"
+                  if "torch_peak_bytes" in r else "")
+        print(f"{r['case']:<6}{r['batch_size']:>6}{1e3 * r['mini_dl_median']:>12.3f}"
+              f"{1e3 * r['torch_median']:>10.3f}{r['median_ratio']:>7.2f}{spread:>12}"
+              f"{r['best_ratio']:>6.2f}{memory}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark, print the tables, and return the results (also written to --json)."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    names = list(benchmark.CASES) if args.case == "all" else [args.case]
+    options = {"reps": args.reps, "steps": args.steps, "device": args.device,
+               "input_grad": args.input_grad}
+    print(f"mini_dl / torch, one training step (zero_grad, forward, loss, backward, SGD step), "
+          f"float32, {args.device}, {args.threads} thread(s), torch {torch.__version__}; "
+          f"first layer's input gradient: {'computed' if args.input_grad else 'skipped'} "
+          f"by mini_dl, skipped by torch")
+    results = {"settings": {**vars(args), "torch_version": torch.__version__}, "cases": []}
+    for name in names:
+        case = benchmark.CASES[name]
+        row = benchmark.compare(case, args.batch_size, **options)
+        for framework in ("mini_dl", "torch"):
+            row[f"{framework}_peak_bytes"] = benchmark.peak_memory(
+                case, framework, args.batch_size, device=args.device,
+                input_grad=args.input_grad)
+        results["cases"].append(row)
+    print_table(results["cases"])
+    if args.sweep:
+        results["sweep"] = {name: [benchmark.compare(benchmark.CASES[name], size, **options)
+                                   for size in args.sweep_sizes] for name in names}
+        for name, rows in results["sweep"].items():
+            print(f"\nbatch-size sweep, {benchmark.CASES[name].label}")
+            print_table(rows)
+            where = benchmark.crossings(rows)
+            print("the ratio crosses 1 between batch sizes "
+                  + ", ".join(f"{a} and {b}" for a, b in where) if where else
+                  f"the ratio stays {'below' if rows[0]['median_ratio'] < 1 else 'above'} 1")
+        if args.plot:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            from mini_dl import plot
+            plot.use_book_style()
+            figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2),
+                                        squeeze=False)
+            benchmark.plot_sweep(axes[0], results["sweep"])
+            figure.tight_layout()
+            figure.savefig(args.plot)
+            print(f"plot written to {args.plot}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Time and memory of one training step: mini_dl against torch.nn + autograd + torch.optim.
+
+Used by ``benchmarks/run.py`` (the command line) and by the chapter "What autograd costs".
+A *training step* is what a training loop does for each mini-batch: ``zero_grad``, forward,
+loss, backward, ``optimizer.step()`` (SGD). Two cases, both multilayer perceptrons:
+
+- ``disk``: the book's disk network 2-25-25-25-2 (ReLU, Tanh output), MSE on one-hot targets;
+- ``mnist``: 784-512-512-512-10 (ReLU), cross-entropy, random data of MNIST's shape.
+
+Both frameworks start from the same weights (``to_torch`` copies them) and train on the same
+batches, in the same process, float32 unless told otherwise. mini_dl's first ``Linear`` gets
+``needs_input_grad = False``: torch skips that gradient too, because the data does not require
+grad (``input_grad=True`` times mini_dl's default instead, which computes it).
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+import mini_dl as dl
+
+from . import max_parameter_difference, to_torch
+
+# float32 round-off summed in different orders, after a few steps, stays near 1e-7; a wrong
+# gradient moves the parameters by far more than this in one step.
+PARITY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Case:
+    """A network (layer widths, input first), its output activation, its loss and its data."""
+
+    name: str
+    label: str
+    widths: tuple[int, ...]
+    output: str | None  # "tanh" or None (logits)
+    loss: str  # "mse" (one-hot targets) or "cross_entropy" (class indices)
+    lr: float
+
+    def model(self, seed: int = 0) -> dl.Sequential:
+        """Linear layers with ReLU between them, then the output activation; seeded."""
+        torch.manual_seed(seed)
+        layers = []
+        for index, (fan_in, fan_out) in enumerate(itertools.pairwise(self.widths)):
+            last = index == len(self.widths) - 2
+            layers += [dl.Linear(fan_in, fan_out)] + ([] if last else [dl.ReLU()])
+        return dl.Sequential(*layers, *([dl.Tanh()] if self.output == "tanh" else []))
+
+    def criteria(self) -> tuple[dl.Module, torch.nn.Module]:
+        if self.loss == "mse":
+            return dl.MSELoss(), torch.nn.MSELoss()
+        return dl.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
+
+    def batches(self, batch_size: int, count: int, *, seed: int = 0, device="cpu",
+                dtype=torch.float32) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``count`` batches ``(x, target)``: disk points, or uniform [0, 1) pixels and labels."""
+        n, classes = batch_size * count, self.widths[-1]
+        if self.name == "disk":
+            x, labels = dl.disk_dataset(n, seed=seed)
+        else:
+            generator = torch.Generator().manual_seed(seed)
+            x = torch.rand(n, self.widths[0], generator=generator)
+            labels = torch.randint(0, classes, (n,), generator=generator)
+        target = dl.one_hot(labels, classes).to(dtype) if self.loss == "mse" else labels
+        return list(zip(x.to(device, dtype).split(batch_size), target.to(device).split(batch_size)))
+
+
+CASES = {
+    "disk": Case("disk", "disk MLP 2-25-25-25-2, MSE", (2, 25, 25, 25, 2), "tanh", "mse",
+                 lr=0.1),
+    "mnist": Case("mnist", "MNIST-size MLP 784-512-512-512-10, cross-entropy",
+                  (784, 512, 512, 512, 10), None, "cross_entropy", lr=0.02),
+}
+
+
+def training_step(framework: str, case: Case, reference: dl.Sequential, *,
+                  input_grad: bool = False) -> tuple:
+    """``(model, step)``: a copy of ``reference`` (mini_dl or its torch twin) and a function
+    ``step(x, target)`` that trains it by one SGD step, the mini_dl way (hand-written backward)
+    or the torch way (``loss.backward()``)."""
+    ours, theirs = case.criteria()
+    if framework == "torch":
+        model = to_torch(reference)
+        optimizer = torch.optim.SGD(model.parameters(), lr=case.lr)
+
+        def step(x, target):
+            optimizer.zero_grad()
+            theirs(model(x), target).backward()
+            optimizer.step()
+    else:
+        model = copy.deepcopy(reference)
+        model[0].needs_input_grad = input_grad
+        optimizer = dl.SGD(model.parameters(), lr=case.lr)
+
+        def step(x, target):
+            optimizer.zero_grad()
+            ours(model(x), target)
+            model.backward(ours.backward())
+            optimizer.step()
+    return model, step
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seconds_per_step(step, batches: list, steps: int, device: torch.device) -> float:
+    """Wall-clock seconds per step over ``steps`` steps cycling through ``batches``."""
+    synchronize(device)
+    start = time.perf_counter()
+    for index in range(steps):
+        step(*batches[index % len(batches)])
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def compare(case: Case, batch_size: int = 100, *, reps: int = 15, steps: int | None = None,
+            block_seconds: float = 0.05, warmup: int = 5, device="cpu",
+            dtype=torch.float32, input_grad: bool = False) -> dict:
+    """Time a training step of both frameworks, ``reps`` times each, after ``warmup`` steps.
+
+    Each repetition times ``steps`` steps of one framework then of the other (the order
+    alternates); ``steps`` defaults to what fills about ``block_seconds``. After the warm-up both
+    models must agree to ``PARITY_TOLERANCE``: the two timings measure the same computation.
+    Returns the settings, the seconds per step of every repetition, their ratios (mini_dl /
+    torch), the medians, and the ratio of the two fastest repetitions.
+    """
+    device = torch.device(device)
+    reference = case.model().to(device=device, dtype=dtype)
+    models, sides = {}, {}
+    for name in ("mini_dl", "torch"):
+        models[name], sides[name] = training_step(name, case, reference, input_grad=input_grad)
+    batches = case.batches(batch_size, 4, device=device, dtype=dtype)
+    warm = {name: seconds_per_step(step, batches, warmup, device) for name, step in sides.items()}
+    difference = max_parameter_difference(models["mini_dl"], models["torch"])
+    if not difference <= PARITY_TOLERANCE:
+        raise RuntimeError(f"benchmark {case.name}: mini_dl and torch parameters differ by "
+                           f"{difference:.1e} > {PARITY_TOLERANCE:.0e}: not the same computation")
+    steps = steps or max(1, round(block_seconds / max(warm.values())))
+    times = {"mini_dl": [], "torch": []}
+    for rep in range(reps):
+        for name in (("mini_dl", "torch") if rep % 2 == 0 else ("torch", "mini_dl")):
+            times[name].append(seconds_per_step(sides[name], batches, steps, device))
+    ratios = [ours / theirs for ours, theirs in zip(times["mini_dl"], times["torch"])]
+    return {"case": case.name, "batch_size": batch_size, "device": str(device),
+            "dtype": str(dtype).removeprefix("torch."), "threads": torch.get_num_threads(),
+            "input_grad": input_grad, "reps": reps, "steps": steps,
+            "parity_max_parameter_difference": difference,
+            "mini_dl_seconds": times["mini_dl"], "torch_seconds": times["torch"],
+            "ratios": ratios, "mini_dl_median": statistics.median(times["mini_dl"]),
+            "torch_median": statistics.median(times["torch"]),
+            "median_ratio": statistics.median(ratios),
+            # on a shared machine other processes only ever add time: the fastest repetitions
+            # are the least disturbed ones
+            "best_ratio": min(times["mini_dl"]) / min(times["torch"])}
+
+
+def peak_memory(case: Case, framework: str, batch_size: int = 100, *, device="cpu",
+                dtype=torch.float32, input_grad: bool = False) -> int:
+    """Peak bytes of tensor memory of a training step: the model's parameters and gradients,
+    what the step keeps for its backward pass, its temporaries, and the batch.
+
+    Measured while the model is built and trained for two steps on one batch. On a GPU:
+    ``torch.cuda.max_memory_allocated``. On the CPU: the running total of PyTorch's CPU
+    allocator, which ``torch.profiler`` records at every allocation and free when
+    ``profile_memory=True`` (BLAS scratch space is not allocated through it: it is the same
+    for both frameworks, and not counted).
+    """
+    device = torch.device(device)
+    reference = case.model().to(device=device, dtype=dtype)
+    x, target = case.batches(batch_size, 1, device=device, dtype=dtype)[0]
+    batch_bytes = x.nbytes + target.nbytes
+
+    def build_and_train():
+        _, step = training_step(framework, case, reference, input_grad=input_grad)
+        step(x, target)
+        step(x, target)
+
+    if device.type == "cuda":
+        synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        build_and_train()
+        synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before + batch_bytes
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities, profile_memory=True) as profiler:
+        build_and_train()
+    return _peak_allocated(profiler) + batch_bytes
+
+
+def _peak_allocated(profiler) -> int:
+    """Highest rise of the CPU allocator's total above its value when profiling started."""
+    from torch._C._profiler import _EventType
+
+    def walk(events):
+        for event in events:
+            yield event
+            yield from walk(event.children)
+
+    events = sorted((event for event in walk(profiler.profiler.kineto_results
+                                              .experimental_event_tree())
+                     if event.tag == _EventType.Allocation), key=lambda event: event.start_time_ns)
+    if not events:
+        return 0
+    first = events[0].extra_fields
+    start = first.total_allocated - first.alloc_size
+    return max(0, max(event.extra_fields.total_allocated for event in events) - start)
+
+
+def crossings(results: list[dict]) -> list[tuple[int, int]]:
+    """Pairs of consecutive batch sizes between which the median ratio crosses 1."""
+    return [(a["batch_size"], b["batch_size"]) for a, b in itertools.pairwise(results)
+            if (a["median_ratio"] - 1) * (b["median_ratio"] - 1) < 0]
+
+
+def plot_sweep(axes, sweeps: dict[str, list[dict]]) -> None:
+    """One panel per case: median seconds per step against batch size, both frameworks, log-log,
+    with the ratio mini_dl / torch written at each batch size."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    from mini_dl.plot import MINI_DL, TORCH
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for ax, (name, results) in zip(axes, sweeps.items()):
+        sizes = [r["batch_size"] for r in results]
+        for framework, color in (("mini_dl", MINI_DL), ("torch", TORCH)):
+            ax.plot(sizes, [1e3 * r[f"{framework}_median"] for r in results], "o-",
+                    color=color, label=framework)
+        for size, r in zip(sizes, results):
+            ax.annotate(f"{r['median_ratio']:.2f}", (size, 1e3 * r["mini_dl_median"]),
+                        textcoords="offset points", xytext=(0, -12), ha="center", fontsize=7,
+                        color=MINI_DL)
+        ax.set(xscale="log", yscale="log", xlabel="batch size", title=CASES[name].label,
+               ylabel="ms per training step")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(plain if axis is ax.yaxis else NullFormatter())
+        ax.legend()

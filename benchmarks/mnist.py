@@ -51,7 +51,8 @@ def fake_mnist(train_size: int) -> tuple[torch.Tensor, ...]:
 
 
 def load(args: argparse.Namespace) -> tuple[torch.Tensor, ...]:
-    """``(x_train, labels_train, x_test, labels_test)``: the first ``train_size`` training images."""
+    """``(x_train, labels_train, x_test, labels_test)``, the first ``train_size`` training
+    images only."""
     if args.fake:
         return fake_mnist(args.train_size)
     x_train, labels_train = dl.load_mnist(args.data, "train", download=args.download)
@@ -108,6 +109,20 @@ def test_accuracy(model, x: torch.Tensor, labels: torch.Tensor) -> float:
     return correct / len(labels)
 
 
+def positive(text: str) -> int:
+    """argparse type: a positive int."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def torch_device(text: str) -> torch.device:
+    """argparse type: a torch device that this machine has."""
+    if text.startswith("cuda") and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("no CUDA device is available")
+    return torch.device(text)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", metavar="DIR", help="directory of the four MNIST IDX files "
@@ -116,20 +131,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="download missing files into DIR from the public mirrors")
     parser.add_argument("--fake", action="store_true",
                         help="random images of MNIST's shape instead of MNIST (no files)")
-    parser.add_argument("--epochs", type=int, default=100, help="epochs (100)")
-    parser.add_argument("--train-size", type=int, default=10_000,
+    parser.add_argument("--epochs", type=positive, default=100, help="epochs (100)")
+    parser.add_argument("--train-size", type=positive, default=10_000,
                         help="the first N training images (10000)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1)")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--threads", type=positive, default=1, help="torch intra-op threads (1)")
+    parser.add_argument("--device", type=torch_device, default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
     args = parser.parse_args(argv)
     if args.data is None and not args.fake:
         parser.error("--data DIR is required (or --fake for random images)")
-    for name in ("epochs", "train_size", "threads"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device is available")
     return args
 
 
@@ -137,27 +147,26 @@ def main(argv: list[str] | None = None) -> dict:
     """Train both frameworks, print accuracies and times, return them (and write ``--json``)."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    x_train, labels_train, x_test, labels_test = (t.to(device) for t in load(args))
+    x_train, labels_train, x_test, labels_test = (t.to(args.device) for t in load(args))
     data = "random images (--fake)" if args.fake else f"MNIST from {args.data}"
     print(f"mnist benchmark: {data}; {len(x_train)} training and {len(x_test)} test images; "
           f"784-{HIDDEN}-{HIDDEN}-{HIDDEN}-{CLASSES} ReLU, cross-entropy, SGD lr {LR}, batch "
-          f"{BATCH_SIZE}, {args.epochs} epochs, float32, {device}, {args.threads} thread(s), "
+          f"{BATCH_SIZE}, {args.epochs} epochs, float32, {args.device}, {args.threads} thread(s), "
           f"torch {torch.__version__}", flush=True)
 
     # untimed warm-up (lazy initialisation, caches, CUDA kernels): ten steps of each framework
-    for net, criterion, optimizer, autograd in make_sides(device).values():
+    for net, criterion, optimizer, autograd in make_sides(args.device).values():
         train(net, criterion, optimizer, dl.MiniBatches(
             x_train[:10 * BATCH_SIZE], labels_train[:10 * BATCH_SIZE], batch_size=BATCH_SIZE),
             1, autograd=autograd)
-    sides = make_sides(device)
+    sides = make_sides(args.device)
     results = {"data": "fake" if args.fake else "mnist", "train_size": len(x_train),
                "test_size": len(x_test), "epochs": args.epochs, "batch_size": BATCH_SIZE,
-               "lr": LR, "device": str(device), "threads": args.threads,
+               "lr": LR, "device": str(args.device), "threads": args.threads,
                "torch_version": torch.__version__}
     for name, (net, criterion, optimizer, autograd) in sides.items():
         batches = dl.MiniBatches(x_train, labels_train, batch_size=BATCH_SIZE, seed=SEED)
-        seconds = timed(device, train, net, criterion, optimizer, batches, args.epochs,
+        seconds = timed(args.device, train, net, criterion, optimizer, batches, args.epochs,
                         autograd=autograd)
         results[f"{name}_seconds"] = seconds
         results[f"{name}_test_accuracy"] = test_accuracy(net, x_test, labels_test)
@@ -171,9 +180,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"time ratio mini_dl/torch: {results['time_ratio']:.2f}; largest parameter "
           f"difference after training: {results['max_parameter_difference']:.1e}")
     print("the report: 95.08% (its framework) against 95.23% (PyTorch)")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    if args.json:  # benchmarks/results/ may not exist yet
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 

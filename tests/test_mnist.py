@@ -314,3 +314,11 @@ def test_the_mnist_benchmark_runs_on_fake_data_without_files(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert (results["data"], results["train_size"], results["test_size"]) == ("fake", 100, 10_000)
+
+
+@pytest.mark.parametrize("option, value", [("--epochs", "0"), ("--train-size", "-5"),
+                                           ("--threads", "two")])
+def test_the_mnist_benchmark_rejects_a_count_that_is_not_positive(capsys, option, value):
+    with pytest.raises(SystemExit):
+        load_script("mnist").main(["--fake", option, value])
+    assert f"{option}: must be a positive integer, got {value!r}" in capsys.readouterr().err

@@ -24,8 +24,6 @@ import torch
 
 from torch_twin import benchmark
 
-SWEEP_SIZES = (10, 20, 50, 100, 200, 500, 1000, 2000, 4096)
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -38,8 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--input-grad", action="store_true", help="mini_dl also computes the "
                         "first layer's input gradient (its default; torch skips it)")
     parser.add_argument("--sweep", action="store_true", help="also time batch sizes "
-                        + ", ".join(map(str, SWEEP_SIZES)))
-    parser.add_argument("--sweep-sizes", type=int, nargs="+", default=SWEEP_SIZES,
+                        + ", ".join(map(str, benchmark.SWEEP_SIZES)))
+    parser.add_argument("--sweep-sizes", type=int, nargs="+", default=benchmark.SWEEP_SIZES,
                         metavar="N", help="batch sizes of --sweep")
     parser.add_argument("--plot", metavar="PATH", help="with --sweep: save the plot to PATH")
     parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")

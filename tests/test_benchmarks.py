@@ -70,3 +70,14 @@ def test_both_training_steps_change_the_weights_identically():
     # float64: the two frameworks differ by round-off only
     assert torch_twin.max_parameter_difference(ours, theirs) < 1e-12
     assert torch_twin.max_parameter_difference(reference, theirs) > 1e-6  # they did train
+
+
+def test_disk_script_writes_the_disk_row_flat(tmp_path):
+    disk = load_script("disk")
+    threads = torch.get_num_threads()
+    try:
+        row = disk.main(["--reps", "1", "--steps", "1", "--json", str(tmp_path / "disk.json")])
+    finally:
+        torch.set_num_threads(threads)
+    assert row["case"] == "disk" and row["median_ratio"] > 0
+    assert json.loads((tmp_path / "disk.json").read_text())["median_ratio"] == row["median_ratio"]

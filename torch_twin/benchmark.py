@@ -29,6 +29,7 @@ from . import max_parameter_difference, to_torch
 # float32 round-off summed in different orders, after a few steps, stays near 1e-7; a wrong
 # gradient moves the parameters by far more than this in one step.
 PARITY_TOLERANCE = 1e-4
+SWEEP_SIZES = (10, 20, 50, 100, 200, 500, 1000, 2000, 4096)
 
 
 @dataclass(frozen=True)
@@ -166,51 +167,55 @@ def peak_memory(case: Case, framework: str, batch_size: int = 100, *, device="cp
     """Peak bytes of tensor memory of a training step: the model's parameters and gradients,
     what the step keeps for its backward pass, its temporaries, and the batch.
 
-    Measured while the model is built and trained for two steps on one batch. On a GPU:
-    ``torch.cuda.max_memory_allocated``. On the CPU: the running total of PyTorch's CPU
-    allocator, which ``torch.profiler`` records at every allocation and free when
-    ``profile_memory=True`` (BLAS scratch space is not allocated through it: it is the same
-    for both frameworks, and not counted).
+    Measured (``peak_allocated``) while the model is built and trained for two steps on one
+    batch; the batch itself, made before, is added.
     """
     device = torch.device(device)
     reference = case.model().to(device=device, dtype=dtype)
     x, target = case.batches(batch_size, 1, device=device, dtype=dtype)[0]
-    batch_bytes = x.nbytes + target.nbytes
 
     def build_and_train():
         _, step = training_step(framework, case, reference, input_grad=input_grad)
         step(x, target)
         step(x, target)
 
+    return peak_allocated(build_and_train, device) + x.nbytes + target.nbytes
+
+
+def peak_allocated(function, device="cpu") -> int:
+    """Highest number of bytes of tensor memory held at once by what ``function()`` allocates.
+
+    On a GPU: ``torch.cuda.max_memory_allocated`` above its value before. On the CPU: the
+    running total of PyTorch's CPU allocator, which ``torch.profiler`` records at every
+    allocation and free when ``profile_memory=True`` (BLAS scratch space is not allocated
+    through it: it is the same for both frameworks, and not counted).
+    """
+    device = torch.device(device)
     if device.type == "cuda":
         synchronize(device)
         before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-        build_and_train()
+        function()
         synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before + batch_bytes
+        return torch.cuda.max_memory_allocated(device) - before
+    from torch._C._profiler import _EventType
+
     activities = [torch.profiler.ProfilerActivity.CPU]
     with torch.profiler.profile(activities=activities, profile_memory=True) as profiler:
-        build_and_train()
-    return _peak_allocated(profiler) + batch_bytes
-
-
-def _peak_allocated(profiler) -> int:
-    """Highest rise of the CPU allocator's total above its value when profiling started."""
-    from torch._C._profiler import _EventType
+        function()
 
     def walk(events):
         for event in events:
             yield event
             yield from walk(event.children)
 
-    events = sorted((event for event in walk(profiler.profiler.kineto_results
-                                              .experimental_event_tree())
-                     if event.tag == _EventType.Allocation), key=lambda event: event.start_time_ns)
+    tree = profiler.profiler.kineto_results.experimental_event_tree()
+    events = sorted((event for event in walk(tree) if event.tag == _EventType.Allocation),
+                    key=lambda event: event.start_time_ns)
     if not events:
         return 0
     first = events[0].extra_fields
-    start = first.total_allocated - first.alloc_size
+    start = first.total_allocated - first.alloc_size  # the total when profiling started
     return max(0, max(event.extra_fields.total_allocated for event in events) - start)
 
 

@@ -5,6 +5,13 @@
 
 The kernel runs in this Python environment with one thread, as nbval does in `make test`, so the
 committed outputs are the ones nbval reproduces.
+
+`book/results.ipynb` reads the committed outputs of the other notebooks (each study's cell
+tagged `results`) and `benchmarks/results/*.json`: re-execute it whenever one of those changes,
+and after them. It is the last notebook of `_toc.yml`, so a full run executes it last; when
+you name notebooks, name it last:
+
+    python tools/run_notebooks.py book/experiments_digits.ipynb book/results.ipynb
 """
 from __future__ import annotations
 

@@ -14,9 +14,12 @@ grad (``input_grad=True`` times mini_dl's default instead, which computes it).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
+import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 
@@ -200,8 +203,7 @@ def peak_allocated(function, device="cpu") -> int:
         return torch.cuda.max_memory_allocated(device) - before
     from torch._C._profiler import _EventType
 
-    activities = [torch.profiler.ProfilerActivity.CPU]
-    with torch.profiler.profile(activities=activities, profile_memory=True) as profiler:
+    with profiled(profile_memory=True) as profiler:
         function()
 
     def walk(events):
@@ -219,6 +221,24 @@ def peak_allocated(function, device="cpu") -> int:
     return max(0, max(event.extra_fields.total_allocated for event in events) - start)
 
 
+@contextlib.contextmanager
+def profiled(**options):
+    """``torch.profiler.profile(**options)`` on the CPU, without the two log lines its C++
+    library writes to the process's standard error at every start and stop (they carry the
+    time and the process id, which would make every notebook output differ)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        with torch.profiler.profile(activities=activities, **options) as profiler:
+            yield profiler
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def crossings(results: list[dict]) -> list[tuple[int, int]]:
     """Pairs of consecutive batch sizes between which the median ratio crosses 1."""
     return [(a["batch_size"], b["batch_size"]) for a, b in itertools.pairwise(results)
@@ -226,25 +246,31 @@ def crossings(results: list[dict]) -> list[tuple[int, int]]:
 
 
 def plot_sweep(axes, sweeps: dict[str, list[dict]]) -> None:
-    """One panel per case: median seconds per step against batch size, both frameworks, log-log,
-    with the ratio mini_dl / torch written at each batch size."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
+    """One panel per case: median milliseconds per step against batch size, both frameworks,
+    log-log, with the ratio mini_dl / torch written above each batch size."""
     from mini_dl.plot import MINI_DL, TORCH
 
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
     for ax, (name, results) in zip(axes, sweeps.items()):
         sizes = [r["batch_size"] for r in results]
         for framework, color in (("mini_dl", MINI_DL), ("torch", TORCH)):
             ax.plot(sizes, [1e3 * r[f"{framework}_median"] for r in results], "o-",
                     color=color, label=framework)
         for size, r in zip(sizes, results):
-            ax.annotate(f"{r['median_ratio']:.2f}", (size, 1e3 * r["mini_dl_median"]),
-                        textcoords="offset points", xytext=(0, -12), ha="center", fontsize=7,
-                        color=MINI_DL)
+            top = 1e3 * max(r["mini_dl_median"], r["torch_median"])
+            ax.annotate(f"{r['median_ratio']:.2f}", (size, top), textcoords="offset points",
+                        xytext=(0, 7), ha="center", fontsize=8)
         ax.set(xscale="log", yscale="log", xlabel="batch size", title=CASES[name].label,
                ylabel="ms per training step")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(plain)
-            axis.set_minor_formatter(plain if axis is ax.yaxis else NullFormatter())
-        ax.legend()
+        log_axes_in_plain_numbers(ax)
+        ax.margins(y=0.15)
+        ax.legend(title="labels: ratio mini_dl / torch", title_fontsize=8, loc="upper left")
+
+
+def log_axes_in_plain_numbers(ax) -> None:
+    """Tick labels 0.5, 1, 2 instead of 5 x 10^-1 on log axes; no labels on minor ticks."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.set_minor_formatter(NullFormatter())

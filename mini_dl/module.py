@@ -228,7 +228,8 @@ class Sequential(Module):
 
     forward:  x_0 = x,  x_k = f_k(x_{k-1}),  y = x_K
     backward: G_K = dL/dy,  G_{k-1} = f_k.backward(G_k),  returns G_0 = dL/dx
-              (None if the first module's ``needs_input_grad`` is False)
+
+    ``backward`` returns None instead if the first module's ``needs_input_grad`` is False.
 
     Example:
         >>> import torch, mini_dl as dl

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 from pathlib import Path
 
 
@@ -28,10 +27,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="PATH", help="write the disk results to PATH")
     args, rest = parser.parse_known_args(argv)
-    row = load_runner().main(["--case", "disk", *rest])["cases"][0]
+    runner = load_runner()
+    row = runner.main(["--case", "disk", *rest])["cases"][0]
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
+        runner.write_json(args.json, row)
     return row
 
 

@@ -112,9 +112,13 @@ def main(argv: list[str] | None = None) -> dict:
             figure.savefig(args.plot)
             print(f"plot written to {args.plot}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
     return results
+
+
+def write_json(path: str, data: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":

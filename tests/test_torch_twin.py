@@ -70,3 +70,16 @@ def test_fit_torch_together_needs_one_minibatches_per_twin():
         torch_twin.fit_torch_together(twins, torch.nn.MSELoss(),
                                       lambda params: torch.optim.SGD(params, lr=0.1),
                                       [dl.MiniBatches(x, target, batch_size=5)], epochs=1)
+
+
+def test_paired_difference_gives_scipys_paired_t_statistic():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    a, b = [0.031, 0.022, 0.040, 0.027, 0.035], [0.020, 0.021, 0.030, 0.026, 0.020]
+    mean, standard_error, t = torch_twin.paired_difference(a, b)
+    assert mean == pytest.approx(0.0076) and t == pytest.approx(mean / standard_error)
+    assert t == pytest.approx(scipy_stats.ttest_rel(a, b).statistic, rel=1e-12)
+
+
+def test_paired_difference_needs_two_lists_of_the_same_length():
+    with pytest.raises(ValueError, match="same length >= 2, got 2 and 3 values"):
+        torch_twin.paired_difference([0.1, 0.2], [0.1, 0.2, 0.3])

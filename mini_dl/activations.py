@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .module import Module, check_tensor
+from .module import Module, check_tensor, detached
 
 
 class _Elementwise(Module):
@@ -16,13 +16,13 @@ class _Elementwise(Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor(self, "input", x)
         output = self.function(x)
-        self.output = output.detach()  # the cache never carries an autograd graph
+        self.output = detached(output)  # the cache never carries an autograd graph
         return output
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         output = self.saved("output")
-        grad_output = check_tensor(self, "grad_output", grad_output, shape=output.shape,
-                                   like=output).detach()
+        grad_output = detached(check_tensor(self, "grad_output", grad_output, shape=output.shape,
+                                            like=output))
         return self.grad_input(grad_output, output)
 
 
@@ -45,7 +45,8 @@ class ReLU(_Elementwise):
 class Tanh(_Elementwise):
     r"""y = tanh(x).
 
-    Backward: dL/dx = G * (1 - y^2).
+    Backward: dL/dx = G * (1 - y^2), computed as (1 - y^2) * G, multiplied in place into the
+    new tensor 1 - y^2 (the same product: multiplication commutes exactly).
     Shape: any; output has the input's shape.
     """
 
@@ -53,7 +54,7 @@ class Tanh(_Elementwise):
         return torch.tanh(x)
 
     def grad_input(self, grad_output, output):
-        return grad_output * (1 - output * output)
+        return (1 - output * output).mul_(grad_output)  # (1 - y^2) * G, multiplied in place
 
 
 class Sigmoid(_Elementwise):

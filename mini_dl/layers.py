@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from .module import Module, Parameter, check_size, check_tensor
+from .module import Module, Parameter, check_size, check_tensor, detached
 
 
 class Linear(Module):
@@ -57,7 +57,7 @@ class Linear(Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor(self, "input", x, min_ndim=1, last_dim=self.in_features,
                          like=self.weight.data)
-        self.input = x.detach()  # the cache never carries an autograd graph
+        self.input = detached(x)  # the cache never carries an autograd graph
         rows = x if x.ndim == 2 else x.reshape(-1, self.in_features)  # (N, in): no reshape if 2-D
         if self.bias is None:
             out = rows.mm(self.weight.data.t())
@@ -67,8 +67,8 @@ class Linear(Module):
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor | None:
         x = self.saved("input")
-        grad_output = check_tensor(self, "grad_output", grad_output,
-                                   shape=(*x.shape[:-1], self.out_features), like=x).detach()
+        grad_output = detached(check_tensor(self, "grad_output", grad_output,
+                                            shape=(*x.shape[:-1], self.out_features), like=x))
         rows = x if x.ndim == 2 else x.reshape(-1, self.in_features)
         grad_rows = grad_output if x.ndim == 2 else grad_output.reshape(-1, self.out_features)
         self.weight.grad.addmm_(grad_rows.t(), rows)  # += G^T x
@@ -139,8 +139,8 @@ class Dropout(Module):
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         mask = self.saved("mask")
-        grad_output = check_tensor(self, "grad_output", grad_output, shape=mask.shape,
-                                   like=mask).detach()
+        grad_output = detached(check_tensor(self, "grad_output", grad_output, shape=mask.shape,
+                                            like=mask))
         return grad_output * mask
 
     def extra_repr(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .module import Module, check_tensor
+from .module import Module, check_tensor, detached
 
 REDUCTIONS = ("mean", "sum")
 
@@ -23,7 +23,7 @@ class _Loss(Module):
             return 1.0
         if isinstance(grad_output, (int, float)) and not isinstance(grad_output, bool):
             return float(grad_output)
-        return check_tensor(self, "grad_output", grad_output, shape=(), like=like).detach()
+        return detached(check_tensor(self, "grad_output", grad_output, shape=(), like=like))
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
@@ -55,8 +55,8 @@ class MSELoss(_Loss):
             raise ValueError(f"MSELoss: prediction is empty (shape {tuple(prediction.shape)})")
         target = check_tensor(self, "target", target, shape=prediction.shape, like=prediction)
         difference = prediction - target
-        self.difference = difference.detach()  # the cache never carries an autograd graph
-        squared = difference.square()
+        self.difference = detached(difference)  # the cache never carries an autograd graph
+        squared = difference * difference
         return squared.mean() if self.reduction == "mean" else squared.sum()
 
     def backward(self, grad_output=None) -> torch.Tensor:
@@ -123,7 +123,7 @@ class CrossEntropyLoss(_Loss):
         shift = logits.max(dim=1, keepdim=True).values
         log_sum_exp = shift + (logits - shift).exp().sum(dim=1, keepdim=True).log()
         log_probabilities = logits - log_sum_exp
-        self.probabilities = log_probabilities.exp().detach()  # the cache carries no graph
+        self.probabilities = detached(log_probabilities.exp())  # the cache carries no graph
         self.target = target
         picked = log_probabilities.gather(1, target.unsqueeze(1))
         return -(picked.mean() if self.reduction == "mean" else picked.sum())

@@ -18,7 +18,10 @@ import torch
 def check_tensor(owner: object, name: str, value: object, *, shape: tuple | None = None,
                  last_dim: int | None = None, min_ndim: int = 0, like: torch.Tensor | None = None,
                  floating: bool = True) -> torch.Tensor:
-    """Validate an argument that enters a module and return it unchanged.
+    """Validate an argument that enters a module and return it unchanged: a tensor, floating
+    point (unless ``floating=False``), with at least ``min_ndim`` dimensions, ``last_dim`` features
+    in its last one, the given ``shape``, and the dtype and device of ``like`` (a floating-point
+    tensor), each check only when asked.
 
     Raises ``TypeError`` or ``ValueError`` naming ``owner`` (the module), the expected and the
     received value, so that bad input never surfaces as a traceback from deep inside torch.
@@ -26,10 +29,13 @@ def check_tensor(owner: object, name: str, value: object, *, shape: tuple | None
     """
     if not isinstance(value, torch.Tensor):
         raise _error(TypeError, owner, name, f"must be a torch.Tensor, got {type(value).__name__}")
-    if floating and not value.is_floating_point():
+    # like (always floating point) is given in most calls: when value matches it, it is floating
+    # point too, and the two checks below that concern dtype and device have nothing to do
+    matches_like = like is not None and value.dtype == like.dtype and value.device == like.device
+    if floating and not matches_like and not value.is_floating_point():
         raise _error(TypeError, owner, name,
                      f"must be a floating-point tensor, got dtype {value.dtype}")
-    if value.ndim < min_ndim:
+    if min_ndim and value.ndim < min_ndim:
         raise _error(ValueError, owner, name, f"must have at least {min_ndim} dimension(s), "
                      f"got shape {tuple(value.shape)}")
     if last_dim is not None and value.shape[-1] != last_dim:
@@ -38,10 +44,18 @@ def check_tensor(owner: object, name: str, value: object, *, shape: tuple | None
     if shape is not None and value.shape != shape:
         raise _error(ValueError, owner, name,
                      f"must have shape {tuple(shape)}, got {tuple(value.shape)}")
-    if like is not None and (value.dtype != like.dtype or value.device != like.device):
+    if like is not None and not matches_like:
         raise _error(TypeError, owner, name, f"must have dtype {like.dtype} on {like.device}, "
                      f"got {value.dtype} on {value.device}")
     return value
+
+
+def detached(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` without an autograd graph: itself if it carries none (always, inside a mini_dl
+    training step: no tensor of ours requires grad), else ``tensor.detach()``. What a module
+    caches goes through it, so that a cache never keeps a graph alive; skipping ``detach()``
+    when there is nothing to detach saves a new tensor object per call."""
+    return tensor.detach() if tensor.requires_grad else tensor
 
 
 def _error(kind: type[Exception], owner: object, name: str, message: str) -> Exception:
@@ -101,6 +115,10 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
                                f"attributes")
+        if isinstance(value, torch.Tensor) and name not in self._parameters \
+                and name not in self._modules:  # a cache, set at every step: the short way
+            object.__setattr__(self, name, value)
+            return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Parameter):
@@ -117,8 +135,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, *inputs):
-        with torch.no_grad():  # we write every gradient ourselves: never record a graph
-            return self.forward(*inputs)
+        # We write every gradient ourselves: never record a graph. Torch records one only for an
+        # input that requires grad (no tensor of ours does), so only then is autograd switched off
+        # (entering torch.no_grad() costs more than a layer's own Python code).
+        for value in inputs:
+            if isinstance(value, torch.Tensor) and value.requires_grad:
+                with torch.no_grad():
+                    return self.forward(*inputs)
+        return self.forward(*inputs)
 
     def saved(self, name: str) -> torch.Tensor:
         """The tensor cached by ``forward`` under ``name``; a clear error if forward never ran."""

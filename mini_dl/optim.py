@@ -97,6 +97,9 @@ class SGD(Optimizer):
             g <- g + momentum * b   if nesterov  else  b
         p <- p - lr * g
 
+    Without momentum and weight decay only the last line acts, and ``step`` applies it to every
+    parameter in one ``torch._foreach_add_`` call (the same arithmetic, bit for bit).
+
     Example:
         >>> import torch, mini_dl as dl
         >>> p = dl.Parameter(torch.tensor([1.0])); p.grad.fill_(0.5)
@@ -123,6 +126,11 @@ class SGD(Optimizer):
                 "weight_decay": self.weight_decay, "nesterov": self.nesterov}
 
     def step(self) -> None:
+        if not self.momentum and not self.weight_decay:  # plain SGD: p <- p - lr * g, the loop's
+            # last line below, for every parameter in one call (as torch's foreach=True does)
+            torch._foreach_add_([p.data for p in self.params], [p.grad for p in self.params],
+                                alpha=-self.lr)
+            return
         for p, state in zip(self.params, self.state):
             grad = p.grad
             if self.weight_decay:

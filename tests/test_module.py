@@ -217,6 +217,45 @@ def test_parameters_registered_in_assignment_order_and_reassignment_unregisters(
     assert list(block.children()) == [block.inner]
 
 
+def test_assigning_a_tensor_over_a_parameter_or_a_child_unregisters_it():
+    # tensors take a short path through __setattr__ (caches are set at every step): it must not
+    # skip the unregistering
+    block = dl.Sequential(dl.Linear(2, 2))
+    layer = block[0]
+    layer.bias = torch.zeros(2)
+    block.extra = torch.ones(1)
+    setattr(block, "0", torch.ones(1))
+    assert [n for n, _ in layer.named_parameters()] == ["weight"]
+    assert list(block.children()) == [] and list(block.parameters()) == []
+    assert torch.equal(layer.bias, torch.zeros(2)) and torch.equal(block.extra, torch.ones(1))
+
+
+def test_detached_returns_the_tensor_itself_unless_it_carries_a_graph():
+    plain = torch.ones(3)
+    assert dl.module.detached(plain) is plain
+    leaf = torch.ones(3, requires_grad=True)
+    computed = leaf * 2
+    for tensor in (leaf, computed):
+        result = dl.module.detached(tensor)
+        assert result is not tensor and not result.requires_grad and result.grad_fn is None
+        assert result.data_ptr() == tensor.data_ptr()  # the same storage, no copy
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+@pytest.mark.parametrize("grad_mode", [False, True])
+def test_calling_a_module_leaves_the_grad_mode_as_it_was(requires_grad, grad_mode):
+    layer = dl.Linear(3, 2)
+    seen = []
+    forward = layer.forward
+    layer.forward = lambda x: (seen.append(torch.is_grad_enabled()), forward(x))[1]
+    with torch.set_grad_enabled(grad_mode):
+        output = layer(torch.ones(4, 3, requires_grad=requires_grad))
+        assert torch.is_grad_enabled() == grad_mode
+    assert not output.requires_grad and output.grad_fn is None
+    # autograd is switched off exactly when an input could have recorded a graph
+    assert seen == [grad_mode and not requires_grad]
+
+
 def test_train_and_eval_propagate_to_every_child_of_nested_sequentials():
     net = nested_net()
     everything = [net, *net, *net[2]]

@@ -60,6 +60,18 @@ def test_sgd_equals_torch_sgd_over_many_steps_in_float64(config, random_tensor):
                for i, p in enumerate(ours)) > 0.1
 
 
+def test_plain_sgd_in_one_call_equals_the_per_parameter_rule_bit_for_bit(random_tensor):
+    # without momentum and weight decay, SGD.step updates every parameter in one foreach call:
+    # the same p - lr * g as p.data.add_(g, alpha=-lr), parameter by parameter, to the last bit
+    ours = [dl.Parameter(random_tensor(*shape, seed=i).float()) for i, shape in enumerate(SHAPES)]
+    optimizer = dl.SGD(ours, lr=0.3)
+    for step in range(3):
+        set_gradients(ours, random_tensor, step)
+        expected = [p.data.clone().add_(p.grad, alpha=-0.3) for p in ours]
+        optimizer.step()
+        assert all(torch.equal(p.data, e) for p, e in zip(ours, expected)), f"step {step}"
+
+
 def test_sgd_follows_a_learning_rate_changed_between_steps_as_torch(random_tensor):
     ours, theirs = twin_parameters(random_tensor)
     optimizer = dl.SGD(ours, lr=0.1, momentum=0.9)

@@ -8,7 +8,9 @@ repetition times a block of steps of one framework, then of the other (alternati
 first). The table gives the median time per step of each, the median of the per-repetition
 ratios mini_dl / torch (below 1: mini_dl is faster) with their range, ``best``: the ratio of
 the two fastest repetitions (on a shared machine other processes only add time), and the peak
-memory of a training step (``torch_twin.benchmark.peak_memory``).
+memory of a training step (``torch_twin.benchmark.peak_memory``). A second table gives the peak
+memory under each of ``torch_twin.benchmark.RULES``: each framework's defaults, both keeping
+caches and zeroing gradients in place (mini_dl's defaults), both releasing them (torch's).
 
     python benchmarks/run.py                                 # both cases, CPU, 1 thread
     python benchmarks/run.py --sweep --plot /tmp/sweep.png   # batch sizes 10 to 4096 as well
@@ -35,6 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--input-grad", action="store_true", help="mini_dl also computes the "
                         "first layer's input gradient (its default; torch skips it)")
+    parser.add_argument("--rules", choices=["default", "mini_dl", "torch"], default="default",
+                        help="how the timed steps hold memory: each framework's defaults "
+                        "(default), mini_dl's for both, or torch's for both")
     parser.add_argument("--sweep", action="store_true", help="also time batch sizes "
                         + ", ".join(map(str, benchmark.SWEEP_SIZES)))
     parser.add_argument("--sweep-sizes", type=int, nargs="+", default=benchmark.SWEEP_SIZES,
@@ -67,17 +72,28 @@ def print_table(rows: list[dict]) -> None:
               f"{r['best_ratio']:>6.2f}{memory}")
 
 
+def print_memory_table(rows: list[dict]) -> None:
+    print("\npeak memory of a training step (MB) under each way of holding memory")
+    print(f"{'case':<6}{'batch':>6}  {'rules':<62}{'mini_dl':>8}{'torch':>8}")
+    for r in rows:
+        for key, label in benchmark.RULES.items():
+            peaks = r["peak_bytes_by_rules"][str(key)]
+            print(f"{r['case']:<6}{r['batch_size']:>6}  {label:<62}"
+                  f"{peaks['mini_dl'] / 1e6:>8.3f}{peaks['torch'] / 1e6:>8.3f}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark, print the tables, and return the results (also written to --json)."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     names = list(benchmark.CASES) if args.case == "all" else [args.case]
+    rules = None if args.rules == "default" else args.rules
     options = {"reps": args.reps, "steps": args.steps, "device": args.device,
-               "input_grad": args.input_grad}
+               "input_grad": args.input_grad, "rules": rules}
     print(f"mini_dl / torch, one training step (zero_grad, forward, loss, backward, SGD step), "
           f"float32, {args.device}, {args.threads} thread(s), torch {torch.__version__}; "
           f"first layer's input gradient: {'computed' if args.input_grad else 'skipped'} "
-          f"by mini_dl, skipped by torch")
+          f"by mini_dl, skipped by torch; memory: {benchmark.RULES[rules]}")
     results = {"settings": {**vars(args), "torch_version": torch.__version__}, "cases": []}
     for name in names:
         case = benchmark.CASES[name]
@@ -85,9 +101,16 @@ def main(argv: list[str] | None = None) -> dict:
         for framework in ("mini_dl", "torch"):
             row[f"{framework}_peak_bytes"] = benchmark.peak_memory(
                 case, framework, args.batch_size, device=args.device,
-                input_grad=args.input_grad)
+                input_grad=args.input_grad, rules=rules)
+        row["peak_bytes_by_rules"] = {
+            str(key): {framework: benchmark.peak_memory(case, framework, args.batch_size,
+                                                        device=args.device,
+                                                        input_grad=args.input_grad, rules=key)
+                       for framework in ("mini_dl", "torch")}
+            for key in benchmark.RULES}
         results["cases"].append(row)
     print_table(results["cases"])
+    print_memory_table(results["cases"])
     if args.sweep:
         results["sweep"] = {name: [benchmark.compare(benchmark.CASES[name], size, **options)
                                    for size in args.sweep_sizes] for name in names}

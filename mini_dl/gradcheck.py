@@ -128,7 +128,9 @@ def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...
     if len(grads) != len(wrt):
         raise ValueError(f"check_gradients: backward returned {len(grads)} gradient(s), "
                          f"wrt={wrt} expects {len(wrt)}")
-    ours_all = grads + [p.grad.clone() for p in parameters]
+    # a gradient still None (dropped by zero_grad(set_to_none=True), never written) counts as 0
+    ours_all = grads + [torch.zeros_like(p.data) if p.grad is None else p.grad.clone()
+                        for p in parameters]
 
     # 2. autograd, through torch.func.vjp (no tensor of ours is marked requires_grad)
     originals = [p.data for p in parameters]

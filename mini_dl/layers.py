@@ -20,7 +20,8 @@ class Linear(Module):
         dL/db = sum_n G    (out,)      accumulated into ``bias.grad``
 
     With ``needs_input_grad = False`` (e.g. on the first layer) backward skips G W and returns
-    None; the parameter gradients are accumulated as always.
+    None; the parameter gradients are accumulated as always (or written anew where
+    ``zero_grad(set_to_none=True)`` left None).
 
     Shape:
         Input ``(N, *, in_features)``, output ``(N, *, out_features)``; extra leading dimensions
@@ -71,9 +72,15 @@ class Linear(Module):
                                             shape=(*x.shape[:-1], self.out_features), like=x))
         rows = x if x.ndim == 2 else x.reshape(-1, self.in_features)
         grad_rows = grad_output if x.ndim == 2 else grad_output.reshape(-1, self.out_features)
-        self.weight.grad.addmm_(grad_rows.t(), rows)  # += G^T x
+        if self.weight.grad is None:  # after zero_grad(set_to_none=True): write a new one
+            self.weight.grad = grad_rows.t().mm(rows)  # G^T x
+        else:
+            self.weight.grad.addmm_(grad_rows.t(), rows)  # += G^T x
         if self.bias is not None:
-            self.bias.grad.add_(grad_rows.sum(0))  # += sum_n G
+            if self.bias.grad is None:
+                self.bias.grad = grad_rows.sum(0)  # sum_n G
+            else:
+                self.bias.grad.add_(grad_rows.sum(0))  # += sum_n G
         if not self.needs_input_grad:  # e.g. the first layer: its input is the data
             return None
         grad_input = grad_rows.mm(self.weight.data)  # G W

@@ -74,7 +74,8 @@ def check_size(owner: str, name: str, value: object) -> int:
 
 class Parameter:
     """A trainable tensor ``data`` and the gradient ``grad`` accumulated for it (same shape, dtype,
-    device). ``grad`` starts at zero; backward passes add into it."""
+    device). ``grad`` starts at zero; backward passes add into it. After
+    ``zero_grad(set_to_none=True)`` it is None until the next backward writes it anew."""
 
     def __init__(self, data: torch.Tensor):
         if not isinstance(data, torch.Tensor) or not data.is_floating_point():
@@ -102,9 +103,13 @@ class Module:
     skip computing that gradient and return None (``Linear`` does, saving a matrix product),
     while parameter gradients accumulate as always. PyTorch makes the same saving by itself,
     because the data does not require grad. The gradient checker needs the input gradient.
+
+    ``retain_cache`` (True by default; set it with :meth:`retain_caches`) keeps what ``forward``
+    cached after ``backward`` has used it; False releases it, as PyTorch releases a graph.
     """
 
     needs_input_grad = True
+    retain_cache = True  # set through retain_caches(), which reaches every descendant
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -145,11 +150,17 @@ class Module:
         return self.forward(*inputs)
 
     def saved(self, name: str) -> torch.Tensor:
-        """The tensor cached by ``forward`` under ``name``; a clear error if forward never ran."""
+        """The tensor cached by ``forward`` under ``name``; a clear error if forward never ran.
+        With ``retain_cache`` False the module forgets it as it hands it over (see
+        :meth:`retain_caches`), so ``backward`` reads each cache once."""
         value = self.__dict__.get(name)
         if value is None:
+            released = "" if self.retain_cache else "; retain_cache is False: every backward " \
+                "releases what the forward before it cached"
             raise RuntimeError(f"{type(self).__name__}: backward called before forward "
-                               f"(nothing cached as {name!r})")
+                               f"(nothing cached as {name!r}{released})")
+        if not self.retain_cache:
+            self.__dict__[name] = None  # released: freed once backward is done with it
         return value
 
     # -- parameters and children -------------------------------------------------------------
@@ -172,9 +183,34 @@ class Module:
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Set every parameter's gradient to zero, in place; or, with ``set_to_none=True``, drop
+        it (``grad = None``, freeing its memory until the next backward writes a new one).
+        ``torch.nn.Module.zero_grad`` defaults to ``set_to_none=True``; mini_dl keeps zeros by
+        default, so that ``.grad`` is always a tensor to look at and add into."""
         for parameter in self.parameters():
-            parameter.grad.zero_()
+            if set_to_none:
+                parameter.grad = None
+            elif parameter.grad is not None:
+                parameter.grad.zero_()
+
+    def retain_caches(self, mode: bool = True) -> Module:
+        """Keep every cache after backward (``True``, the default), or release each one as
+        ``backward`` reads it (``False``), for this module and all its descendants.
+
+        Kept caches let ``backward`` run again after one forward (gradients accumulate) and can be
+        inspected. Released ones free their memory during the backward pass, as PyTorch frees a
+        graph's saved tensors unless ``retain_graph=True``; a second ``backward`` then needs a
+        new ``forward``. With ``zero_grad(set_to_none=True)`` this is PyTorch's default way of
+        holding memory (the chapter "What autograd costs" measures both ways).
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(f"{type(self).__name__}.retain_caches: mode must be a bool, "
+                            f"got {mode!r}")
+        self.retain_cache = mode
+        for child in self.children():
+            child.retain_caches(mode)
+        return self
 
     def train(self, mode: bool = True) -> Module:
         if not isinstance(mode, bool):
@@ -226,7 +262,8 @@ class Module:
                 raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, "
                                 f"got {data.dtype}")
             parameter.data = data
-            parameter.grad = parameter.grad.to(*args, **kwargs)
+            if parameter.grad is not None:  # None after zero_grad(set_to_none=True)
+                parameter.grad = parameter.grad.to(*args, **kwargs)
         return self
 
     def double(self) -> Module:

@@ -32,8 +32,21 @@ class Optimizer:
     def lr(self, value: float) -> None:
         self._lr = _non_negative(self, "lr", value)
 
-    def zero_grad(self) -> None:
-        torch._foreach_zero_([p.grad for p in self.params])  # p.grad.zero_() for all, one call
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Zero every gradient in place, or drop it (``grad = None``) with ``set_to_none=True``,
+        as :meth:`mini_dl.Module.zero_grad` (``torch.optim`` defaults to ``set_to_none=True``)."""
+        if set_to_none:
+            for p in self.params:
+                p.grad = None
+            return
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:  # p.grad.zero_() for every gradient, in one call
+            torch._foreach_zero_(grads)
+
+    def with_grad(self) -> list[tuple[Parameter, dict]]:
+        """``(parameter, state)`` pairs of the parameters that have a gradient: as in torch,
+        ``step`` leaves a parameter whose ``grad`` is None alone."""
+        return [(p, state) for p, state in zip(self.params, self.state) if p.grad is not None]
 
     def step(self) -> None:
         raise NotImplementedError
@@ -128,10 +141,12 @@ class SGD(Optimizer):
     def step(self) -> None:
         if not self.momentum and not self.weight_decay:  # plain SGD: p <- p - lr * g, the loop's
             # last line below, for every parameter in one call (as torch's foreach=True does)
-            torch._foreach_add_([p.data for p in self.params], [p.grad for p in self.params],
-                                alpha=-self.lr)
+            params = [p for p in self.params if p.grad is not None]
+            if params:
+                torch._foreach_add_([p.data for p in params], [p.grad for p in params],
+                                    alpha=-self.lr)
             return
-        for p, state in zip(self.params, self.state):
+        for p, state in self.with_grad():
             grad = p.grad
             if self.weight_decay:
                 grad = grad.add(p.data, alpha=self.weight_decay)
@@ -186,7 +201,7 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         beta1, beta2 = self.betas
-        for p, state in zip(self.params, self.state):
+        for p, state in self.with_grad():
             if not state:
                 state.update(step=0, exp_avg=torch.zeros_like(p.data),
                              exp_avg_sq=torch.zeros_like(p.data))

@@ -39,6 +39,23 @@ def test_runner_reports_ratios_memory_and_a_sweep_for_both_cases(tmp_path, capsy
     assert json.loads((tmp_path / "results.json").read_text())["cases"][0]["case"] == "disk"
     out = capsys.readouterr().out
     assert "peak MB mini_dl" in out and "batch-size sweep" in out
+    assert "under each way of holding memory" in out
+
+
+def test_runner_times_under_the_rules_asked_for_and_reports_memory_under_all(capsys):
+    run = load_script("run")
+    threads = torch.get_num_threads()
+    try:
+        results = run.main(["--case", "disk", "--reps", "1", "--steps", "1", "--batch-size", "4",
+                            "--rules", "torch"])
+    finally:
+        torch.set_num_threads(threads)
+    row = results["cases"][0]
+    assert row["rules"] == "torch" and results["settings"]["rules"] == "torch"
+    peaks = row["peak_bytes_by_rules"]
+    assert list(peaks) == ["None", "mini_dl", "torch"]
+    assert row["mini_dl_peak_bytes"] == peaks["torch"]["mini_dl"]  # the timed rules' peak
+    assert "gradients set to None" in capsys.readouterr().out
 
 
 def test_runner_rejects_bad_options(capsys):
@@ -70,6 +87,39 @@ def test_both_training_steps_change_the_weights_identically():
     # float64: the two frameworks differ by round-off only
     assert torch_twin.max_parameter_difference(ours, theirs) < 1e-12
     assert torch_twin.max_parameter_difference(reference, theirs) > 1e-6  # they did train
+
+
+@pytest.mark.parametrize("rules", ["mini_dl", "torch"])
+def test_both_frameworks_train_identically_under_either_memory_rules(rules):
+    case = benchmark.CASES["disk"]
+    reference = case.model().double()
+    (ours, step_ours), (theirs, step_theirs) = (
+        benchmark.training_step(name, case, reference, rules=rules) for name in ("mini_dl", "torch"))
+    for x, target in case.batches(16, 3, dtype=torch.float64):
+        step_ours(x, target)
+        step_theirs(x, target)
+    assert torch_twin.max_parameter_difference(ours, theirs) < 1e-12
+    assert torch_twin.max_parameter_difference(reference, theirs) > 1e-6
+
+
+@pytest.mark.parametrize("name", ["disk", "mnist"])
+def test_under_the_same_memory_rules_mini_dl_never_needs_more_than_torch(name):
+    # bytes, not time: the allocator's running total is deterministic
+    case = benchmark.CASES[name]
+    for rules in ("mini_dl", "torch"):
+        ours, theirs = (benchmark.peak_memory(case, framework, 20, rules=rules)
+                        for framework in ("mini_dl", "torch"))
+        assert ours <= theirs, (rules, ours, theirs)
+    # and mini_dl's defaults cost memory: caches and gradients stay allocated
+    assert (benchmark.peak_memory(case, "mini_dl", 20)
+            > benchmark.peak_memory(case, "mini_dl", 20, rules="torch"))
+
+
+def test_training_step_rejects_unknown_rules():
+    with pytest.raises(ValueError, match=r"training_step: rules must be one of \[None, "
+                                         r"'mini_dl', 'torch'\], got 'tf'"):
+        benchmark.training_step("torch", benchmark.CASES["disk"], benchmark.CASES["disk"].model(),
+                                rules="tf")
 
 
 def test_disk_script_writes_the_disk_row_flat(tmp_path):

@@ -268,3 +268,20 @@ def test_gradient_checker_rejects_wrt_that_backward_does_not_return():
     message = r"check_gradients: backward returned 1 gradient\(s\), wrt=\(0, 1\) expects 2"
     with pytest.raises(ValueError, match=message):
         dl.check_gradients(dl.MSELoss(), (4, 3), (4, 3), wrt=(0, 1))
+
+
+def test_a_gradient_left_none_counts_as_zero_and_fails_clearly():
+    class ForgetsItsBias(dl.Linear):
+        def backward(self, grad_output):
+            bias = self.bias
+            self.bias = None  # backward skips the bias: its gradient stays None
+            try:
+                return super().backward(grad_output)
+            finally:
+                self.bias = bias
+
+    layer = ForgetsItsBias(3, 2).double()
+    layer.zero_grad(set_to_none=True)
+    report = dl.check_gradients(layer, (4, 3), reference=torch.nn.Linear(3, 2))
+    assert not report.passed
+    assert [row.name for row in report.rows if not row.passed] == ["bias"]

@@ -107,6 +107,59 @@ def test_zero_grad_resets_every_parameter_gradient(case):
         assert torch.equal(parameter.grad, torch.zeros_like(parameter.data))
 
 
+def test_zero_grad_set_to_none_drops_the_gradients_and_backward_writes_the_same_ones(case):
+    module, inputs, grad_output = case
+    module.zero_grad()
+    module(*inputs)
+    run_backward(module, grad_output)
+    expected = [p.grad.clone() for p in module.parameters()]
+    module.zero_grad(set_to_none=True)
+    assert all(p.grad is None for p in module.parameters())
+    module.zero_grad()  # zeroing a gradient that is None leaves it None, as in torch
+    assert all(p.grad is None for p in module.parameters())
+    module(*inputs)
+    run_backward(module, grad_output)
+    for parameter, once in zip(module.parameters(), expected):
+        torch.testing.assert_close(parameter.grad, once, rtol=1e-15, atol=1e-15)
+    run_backward(module, grad_output)  # and from then on they accumulate
+    for parameter, once in zip(module.parameters(), expected):
+        torch.testing.assert_close(parameter.grad, 2 * once, rtol=1e-15, atol=1e-15)
+
+
+def test_released_caches_free_after_one_backward_and_a_second_one_says_why(case):
+    module, inputs, grad_output = case
+    assert module.retain_caches(False) is module
+    module(*inputs)
+    first = run_backward(module, grad_output)
+    assert cached_tensors(module) == []  # every cache handed over and forgotten
+    with pytest.raises(RuntimeError, match="backward called before forward .*retain_cache is "
+                                           "False: every backward releases"):
+        run_backward(module, grad_output)
+    module(*inputs)  # a new forward caches again
+    assert torch.equal(run_backward(module, grad_output), first)
+    module.retain_caches()
+    module(*inputs)
+    run_backward(module, grad_output)
+    assert cached_tensors(module) != []
+
+
+def test_retain_caches_reaches_every_descendant_and_wants_a_bool():
+    net = nested_net()
+    net.retain_caches(False)
+    assert not any(m.retain_cache for m in [net, *net, *net[2]])
+    net.retain_caches(True)
+    assert all(m.retain_cache for m in [net, *net, *net[2]])
+    with pytest.raises(TypeError, match=r"Sequential.retain_caches: mode must be a bool, got 0"):
+        net.retain_caches(0)
+
+
+def test_to_moves_gradients_and_keeps_dropped_ones_dropped():
+    layer = dl.Linear(3, 2)
+    layer.bias.grad = None
+    layer.to(torch.float64)
+    assert layer.weight.grad.dtype == torch.float64 and layer.bias.grad is None
+
+
 def test_module_passes_gradient_checker_against_its_torch_twin(case):
     module, inputs, _ = case
     report = dl.check_gradients(module, *inputs, reference=torch_twin.to_torch(module))

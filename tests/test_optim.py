@@ -72,6 +72,41 @@ def test_plain_sgd_in_one_call_equals_the_per_parameter_rule_bit_for_bit(random_
         assert all(torch.equal(p.data, e) for p, e in zip(ours, expected)), f"step {step}"
 
 
+@pytest.mark.parametrize("make", [
+    lambda params: (dl.SGD(params, lr=0.1), torch.optim.SGD),
+    lambda params: (dl.SGD(params, lr=0.1, momentum=0.9, weight_decay=0.1), torch.optim.SGD),
+    lambda params: (dl.Adam(params, lr=0.1, weight_decay=0.1), torch.optim.Adam),
+    lambda params: (dl.AdamW(params, lr=0.1), torch.optim.AdamW),
+], ids=["sgd", "sgd-momentum-decay", "adam", "adamw"])
+def test_a_parameter_without_gradient_is_left_alone_as_in_torch(make, random_tensor):
+    ours, theirs = twin_parameters(random_tensor)
+    optimizer, torch_class = make(ours)
+    reference = torch_class(theirs, **optimizer.hyperparameters())
+    for step in range(4):
+        optimizer.zero_grad(set_to_none=True)
+        reference.zero_grad(set_to_none=True)
+        present = [i for i in range(len(ours)) if (i + step) % 2 == 0]  # every other one
+        for i in present:
+            ours[i].grad = random_tensor(*ours[i].shape, seed=10 * step + i)
+            theirs[i].grad = ours[i].grad.clone()
+        optimizer.step()
+        reference.step()
+        assert max_difference(ours, theirs) <= STEP_TOLERANCE, f"step {step}"
+    assert all(p.grad is None or i in present for i, p in enumerate(ours))
+
+
+def test_optimizer_zero_grad_set_to_none_drops_every_gradient(random_tensor):
+    ours, _ = twin_parameters(random_tensor)
+    optimizer = dl.SGD(ours, lr=0.1)
+    optimizer.zero_grad(set_to_none=True)
+    assert all(p.grad is None for p in ours)
+    optimizer.zero_grad()  # nothing to zero: stays None
+    assert all(p.grad is None for p in ours)
+    before = [p.data.clone() for p in ours]
+    optimizer.step()  # no gradient at all: nothing moves
+    assert all(torch.equal(p.data, b) for p, b in zip(ours, before))
+
+
 def test_sgd_follows_a_learning_rate_changed_between_steps_as_torch(random_tensor):
     ours, theirs = twin_parameters(random_tensor)
     optimizer = dl.SGD(ours, lr=0.1, momentum=0.9)

@@ -82,27 +82,47 @@ CASES = {
 }
 
 
+# How a step holds memory: each framework its own default way, or both the same way
+RULES = {
+    None: "each framework's defaults",
+    "mini_dl": "caches/graph kept after backward, gradients zeroed in place",
+    "torch": "caches/graph released during backward, gradients set to None",
+}
+
+
 def training_step(framework: str, case: Case, reference: dl.Sequential, *,
-                  input_grad: bool = False) -> tuple:
+                  input_grad: bool = False, rules: str | None = None) -> tuple:
     """``(model, step)``: a copy of ``reference`` (mini_dl or its torch twin) and a function
     ``step(x, target)`` that trains it by one SGD step, the mini_dl way (hand-written backward)
-    or the torch way (``loss.backward()``)."""
+    or the torch way (``loss.backward()``).
+
+    ``rules`` (see ``RULES``) says how the step holds memory. ``None``: each framework's
+    defaults. ``"mini_dl"``: mini_dl's defaults for both (torch: ``zero_grad(set_to_none=False)``
+    and ``backward(retain_graph=True)``). ``"torch"``: torch's defaults for both (mini_dl:
+    ``zero_grad(set_to_none=True)`` and ``retain_caches(False)``).
+    """
+    if rules not in RULES:
+        raise ValueError(f"training_step: rules must be one of {list(RULES)}, got {rules!r}")
     ours, theirs = case.criteria()
     if framework == "torch":
         model = to_torch(reference)
         optimizer = torch.optim.SGD(model.parameters(), lr=case.lr)
+        keep = rules == "mini_dl"
 
         def step(x, target):
-            optimizer.zero_grad()
-            theirs(model(x), target).backward()
+            optimizer.zero_grad(set_to_none=not keep)
+            theirs(model(x), target).backward(retain_graph=keep)
             optimizer.step()
     else:
         model = copy.deepcopy(reference)
         model[0].needs_input_grad = input_grad
         optimizer = dl.SGD(model.parameters(), lr=case.lr)
+        release = rules == "torch"
+        model.retain_caches(not release)
+        ours.retain_caches(not release)
 
         def step(x, target):
-            optimizer.zero_grad()
+            optimizer.zero_grad(set_to_none=release)
             ours(model(x), target)
             model.backward(ours.backward())
             optimizer.step()
@@ -126,20 +146,22 @@ def seconds_per_step(step, batches: list, steps: int, device: torch.device) -> f
 
 def compare(case: Case, batch_size: int = 100, *, reps: int = 15, steps: int | None = None,
             block_seconds: float = 0.05, warmup: int = 5, device="cpu",
-            dtype=torch.float32, input_grad: bool = False) -> dict:
+            dtype=torch.float32, input_grad: bool = False, rules: str | None = None) -> dict:
     """Time a training step of both frameworks, ``reps`` times each, after ``warmup`` steps.
 
     Each repetition times ``steps`` steps of one framework then of the other (the order
     alternates); ``steps`` defaults to what fills about ``block_seconds``. After the warm-up both
     models must agree to ``PARITY_TOLERANCE``: the two timings measure the same computation.
     Returns the settings, the seconds per step of every repetition, their ratios (mini_dl /
-    torch), the medians, and the ratio of the two fastest repetitions.
+    torch), the medians, and the ratio of the two fastest repetitions. ``rules``: as in
+    :func:`training_step`.
     """
     device = torch.device(device)
     reference = case.model().to(device=device, dtype=dtype)
     models, sides = {}, {}
     for name in ("mini_dl", "torch"):
-        models[name], sides[name] = training_step(name, case, reference, input_grad=input_grad)
+        models[name], sides[name] = training_step(name, case, reference, input_grad=input_grad,
+                                                  rules=rules)
     batches = case.batches(batch_size, 4, device=device, dtype=dtype)
     warm = {name: seconds_per_step(step, batches, warmup, device) for name, step in sides.items()}
     difference = max_parameter_difference(models["mini_dl"], models["torch"])
@@ -154,7 +176,7 @@ def compare(case: Case, batch_size: int = 100, *, reps: int = 15, steps: int | N
     ratios = [ours / theirs for ours, theirs in zip(times["mini_dl"], times["torch"])]
     return {"case": case.name, "batch_size": batch_size, "device": str(device),
             "dtype": str(dtype).removeprefix("torch."), "threads": torch.get_num_threads(),
-            "input_grad": input_grad, "reps": reps, "steps": steps,
+            "input_grad": input_grad, "rules": rules, "reps": reps, "steps": steps,
             "parity_max_parameter_difference": difference,
             "mini_dl_seconds": times["mini_dl"], "torch_seconds": times["torch"],
             "ratios": ratios, "mini_dl_median": statistics.median(times["mini_dl"]),
@@ -166,9 +188,10 @@ def compare(case: Case, batch_size: int = 100, *, reps: int = 15, steps: int | N
 
 
 def peak_memory(case: Case, framework: str, batch_size: int = 100, *, device="cpu",
-                dtype=torch.float32, input_grad: bool = False) -> int:
+                dtype=torch.float32, input_grad: bool = False, rules: str | None = None) -> int:
     """Peak bytes of tensor memory of a training step: the model's parameters and gradients,
-    what the step keeps for its backward pass, its temporaries, and the batch.
+    what the step keeps for its backward pass, its temporaries, and the batch (``rules``: as in
+    :func:`training_step`).
 
     Measured (``peak_allocated``) while the model is built and trained for two steps on one
     batch; the batch itself, made before, is added.
@@ -178,7 +201,7 @@ def peak_memory(case: Case, framework: str, batch_size: int = 100, *, device="cp
     x, target = case.batches(batch_size, 1, device=device, dtype=dtype)[0]
 
     def build_and_train():
-        _, step = training_step(framework, case, reference, input_grad=input_grad)
+        _, step = training_step(framework, case, reference, input_grad=input_grad, rules=rules)
         step(x, target)
         step(x, target)
 

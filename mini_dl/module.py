@@ -10,7 +10,7 @@ may skip it and return None (see :class:`Module`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 
@@ -89,6 +89,20 @@ class Parameter:
 
     def __repr__(self) -> str:
         return f"Parameter(shape={tuple(self.data.shape)}, dtype={self.data.dtype})"
+
+
+def zero_gradients(parameters: Iterable[Parameter], set_to_none: bool = False) -> None:
+    """``p.grad.zero_()`` for every parameter, in one ``torch._foreach_zero_`` call; or, with
+    ``set_to_none=True``, ``p.grad = None``. A gradient that is already None stays None. Both
+    ``Module.zero_grad`` and ``Optimizer.zero_grad`` call it."""
+    parameters = list(parameters)
+    if set_to_none:
+        for parameter in parameters:
+            parameter.grad = None
+        return
+    grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
+    if grads:
+        torch._foreach_zero_(grads)
 
 
 class Module:
@@ -188,11 +202,7 @@ class Module:
         it (``grad = None``, freeing its memory until the next backward writes a new one).
         ``torch.nn.Module.zero_grad`` defaults to ``set_to_none=True``; mini_dl keeps zeros by
         default, so that ``.grad`` is always a tensor to look at and add into."""
-        for parameter in self.parameters():
-            if set_to_none:
-                parameter.grad = None
-            elif parameter.grad is not None:
-                parameter.grad.zero_()
+        zero_gradients(self.parameters(), set_to_none)
 
     def retain_caches(self, mode: bool = True) -> Module:
         """Keep every cache after backward (``True``, the default), or release each one as

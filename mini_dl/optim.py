@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .module import Parameter
+from .module import Parameter, zero_gradients
 
 
 class Optimizer:
@@ -35,13 +35,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = False) -> None:
         """Zero every gradient in place, or drop it (``grad = None``) with ``set_to_none=True``,
         as :meth:`mini_dl.Module.zero_grad` (``torch.optim`` defaults to ``set_to_none=True``)."""
-        if set_to_none:
-            for p in self.params:
-                p.grad = None
-            return
-        grads = [p.grad for p in self.params if p.grad is not None]
-        if grads:  # p.grad.zero_() for every gradient, in one call
-            torch._foreach_zero_(grads)
+        zero_gradients(self.params, set_to_none)
 
     def with_grad(self) -> list[tuple[Parameter, dict]]:
         """``(parameter, state)`` pairs of the parameters that have a gradient: as in torch,

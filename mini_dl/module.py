@@ -95,7 +95,6 @@ def zero_gradients(parameters: Iterable[Parameter], set_to_none: bool = False) -
     """``p.grad.zero_()`` for every parameter, in one ``torch._foreach_zero_`` call; or, with
     ``set_to_none=True``, ``p.grad = None``. A gradient that is already None stays None. Both
     ``Module.zero_grad`` and ``Optimizer.zero_grad`` call it."""
-    parameters = list(parameters)
     if set_to_none:
         for parameter in parameters:
             parameter.grad = None

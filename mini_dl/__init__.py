@@ -7,37 +7,52 @@ Everything public is importable from here::
 """
 from . import init
 from .activations import ReLU, Sigmoid, Tanh
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .conv import Conv2d
 from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
+from .flatten import Flatten, Unflatten
 from .gradcheck import GradCheckReport, check_gradients
 from .layers import Dropout, Linear
 from .losses import CrossEntropyLoss, MSELoss
 from .lr_scheduler import ReduceLROnPlateau
 from .mnist import load_mnist
 from .module import Module, Parameter, Sequential
+from .normalization import GroupNorm, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .train import accuracy, evaluate, f1_score, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DISK_RADIUS",
-    "SGD",
     "Adam",
     "AdamW",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
     "CrossEntropyLoss",
+    "DISK_RADIUS",
     "Dropout",
+    "Flatten",
     "GradCheckReport",
+    "GroupNorm",
+    "LayerNorm",
     "Linear",
     "MSELoss",
+    "MaxPool2d",
     "MiniBatches",
     "Module",
     "Optimizer",
     "Parameter",
     "ReLU",
     "ReduceLROnPlateau",
+    "SGD",
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "Unflatten",
     "accuracy",
     "check_gradients",
     "disk_dataset",

@@ -76,7 +76,10 @@ def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...
 
     Args:
         module: a mini_dl Module (layer, activation, loss or container); it is copied to float64,
-            the original is not touched.
+            the original is not touched. It is checked in the mode it is in (``train()`` or
+            ``eval()``); its buffers (running statistics) are restored before every forward,
+            so that finite differences never see them drift, and a torch ``reference`` gets
+            them and the same mode.
         inputs: the forward's arguments, each a shape tuple (filled with seeded standard-normal
             float64 values) or a tensor (floating tensors are cast to float64).
         reference: optional PyTorch counterpart (a ``torch.nn.Module``, given our parameters
@@ -111,8 +114,15 @@ def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...
     ours = copy.deepcopy(module).double()
     names = [name for name, _ in ours.named_parameters()]
     parameters = [p for p in ours.parameters()]
+    # buffers as they were before the first forward: a module in training mode may update them
+    # (running statistics), and every evaluation must start from the same state
+    buffers = [(owner, name, owner.__dict__[name].clone())
+               for _, owner in ours.named_modules() for name in owner._buffers
+               if owner.__dict__[name] is not None]
 
     def run(*args):
+        for owner, name, value in buffers:  # a fresh copy: under torch.func.vjp, updating a
+            owner.__dict__[name] = value.clone()  # tensor made outside would be refused
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return ours.forward(*args)
@@ -151,7 +161,10 @@ def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...
     reference_module = reference
     if isinstance(reference, torch.nn.Module):
         reference_module = copy.deepcopy(reference).double()
+        for owner, name, value in buffers:  # the state before the first forward
+            owner.__dict__[name] = value.clone()
         reference_module.load_state_dict(ours.state_dict())
+        reference_module.train(ours.training)  # batch statistics or running ones, as ours
     try:
         expected_output, vjp = torch.func.vjp(function, [values[i] for i in wrt], originals)
         expected_inputs, expected_parameters = vjp(grad_output)

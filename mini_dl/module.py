@@ -58,6 +58,24 @@ def detached(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach() if tensor.requires_grad else tensor
 
 
+def _parse_to(owner: str, args: tuple, kwargs: dict) -> tuple:
+    """``(device, dtype)`` from the arguments of ``Module.to``, as ``torch.nn.Module.to`` reads
+    them (either may be None: unchanged)."""
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    if kwargs:
+        raise TypeError(f"{owner}.to: unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, torch.dtype):
+            dtype = arg
+        elif isinstance(arg, torch.Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, (str, torch.device, int)) and not isinstance(arg, bool):
+            device = arg
+        else:
+            raise TypeError(f"{owner}.to: expected a device, a dtype or a tensor, got {arg!r}")
+    return (None if device is None else torch.device(device)), dtype
+
+
 def _error(kind: type[Exception], owner: object, name: str, message: str) -> Exception:
     """``kind("Linear: input <message>")``: the module and the argument, then the problem."""
     return kind(f"{type(owner).__name__}: {name} {message}")
@@ -108,8 +126,9 @@ class Module:
     """Base class of every layer, activation, loss and container.
 
     Subclasses call ``super().__init__()``, assign their :class:`Parameter` and sub-:class:`Module`
-    attributes (they are registered in assignment order, as in ``torch.nn``), and write
-    ``forward`` and ``backward``.
+    attributes (they are registered in assignment order, as in ``torch.nn``), register state that
+    is not trained (running statistics) with :meth:`register_buffer`, and write ``forward`` and
+    ``backward``. ``state_dict()`` holds parameters and persistent buffers under torch.nn's keys.
 
     ``needs_input_grad`` (True by default) may be set to False on a module whose input gradient
     nobody uses, typically the first layer, whose input is the data: its ``backward`` may then
@@ -126,7 +145,8 @@ class Module:
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())  # name -> persistent (the value
+        object.__setattr__(self, "_modules", OrderedDict())  # lives in the attribute itself)
         self.training = True
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -139,6 +159,9 @@ class Module:
             return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        if name in self._buffers and value is not None:  # a buffer stays a tensor (or None)
+            raise TypeError(f"{type(self).__name__}: buffer {name!r} must be a torch.Tensor or "
+                            f"None, got {type(value).__name__}")
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -196,6 +219,48 @@ class Module:
     def children(self) -> Iterator[Module]:
         yield from self._modules.values()
 
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module (named ``prefix``, ``""`` at the top) and every descendant, depth first."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    # -- buffers: state that is not trained (running statistics) ------------------------------
+    def register_buffer(self, name: str, tensor: torch.Tensor | None,
+                        persistent: bool = True) -> None:
+        """Register ``tensor`` as the buffer ``name``, as ``torch.nn.Module.register_buffer``:
+        an attribute that ``to()`` moves (and casts, if floating point), that has no gradient,
+        and that ``state_dict()`` holds when ``persistent``. Assigning a tensor to the attribute
+        later replaces the buffer's value."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"{type(self).__name__}.register_buffer: name must be an identifier "
+                            f"string, got {name!r}")
+        if name in self._parameters or name in self._modules or (
+                name in self.__dict__ and name not in self._buffers):
+            raise KeyError(f"{type(self).__name__}.register_buffer: attribute {name!r} already "
+                           f"exists")
+        if tensor is not None and not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{type(self).__name__}.register_buffer: {name!r} must be a "
+                            f"torch.Tensor or None, got {type(tensor).__name__}")
+        self._buffers[name] = bool(persistent)
+        object.__setattr__(self, name, tensor)
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True
+                      ) -> Iterator[tuple[str, torch.Tensor]]:
+        """Own buffers first, then each child's (if ``recurse``), in registration order; a
+        buffer set to None is skipped, as in ``torch.nn``."""
+        for name in self._buffers:
+            value = self.__dict__[name]
+            if value is not None:
+                yield prefix + name, value
+        if recurse:
+            for name, child in self._modules.items():
+                yield from child.named_buffers(prefix + name + ".")
+
+    def buffers(self, recurse: bool = True) -> Iterator[torch.Tensor]:
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
     def zero_grad(self, set_to_none: bool = False) -> None:
         """Set every parameter's gradient to zero, in place; or, with ``set_to_none=True``, drop
         it (``grad = None``, freeing its memory until the next backward writes a new one).
@@ -234,45 +299,74 @@ class Module:
 
     # -- state_dict: torch.nn's key names and tensor layouts ---------------------------------
     def state_dict(self) -> OrderedDict[str, torch.Tensor]:
-        return OrderedDict((name, p.data) for name, p in self.named_parameters())
+        """Parameters and persistent buffers under torch.nn's keys and in its order: a module's
+        own parameters, then its own buffers, then each child's entries (``"0.weight"``,
+        ``"1.running_mean"``, ...). The values are the tensors themselves, not copies."""
+        return OrderedDict(self._state_items(""))
+
+    def _state_items(self, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
+        for name, parameter in self._parameters.items():
+            if parameter is not None:
+                yield prefix + name, parameter.data
+        for name, persistent in self._buffers.items():
+            value = self.__dict__[name]
+            if persistent and value is not None:
+                yield prefix + name, value
+        for name, child in self._modules.items():
+            yield from child._state_items(prefix + name + ".")
 
     def load_state_dict(self, state_dict: dict, strict: bool = True) -> Module:
-        """Copy tensors into the parameters (casting dtype and device, as ``torch.nn`` does).
+        """Copy tensors into the parameters and persistent buffers (casting dtype and device, as
+        ``torch.nn`` does; an integer buffer such as ``num_batches_tracked`` keeps its dtype).
 
-        Missing or unexpected keys (when ``strict``) and shape mismatches raise ``RuntimeError``.
+        Everything is checked before anything is copied: missing or unexpected keys (when
+        ``strict``) and shape mismatches raise ``RuntimeError`` and leave the module unchanged.
         """
         if not hasattr(state_dict, "items"):
             raise TypeError(f"{type(self).__name__}.load_state_dict: expected a mapping, "
                             f"got {type(state_dict).__name__}")
-        own = dict(self.named_parameters())
+        own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
             raise RuntimeError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
                                f"unexpected keys {unexpected}")
-        for name, parameter in own.items():
+        for name, target in own.items():
             if name not in state_dict:
                 continue
             value = state_dict[name]
             if not isinstance(value, torch.Tensor):
                 raise TypeError(f"{type(self).__name__}.load_state_dict: {name!r} must be a "
                                 f"tensor, got {type(value).__name__}")
-            if value.shape != parameter.data.shape:
+            if value.shape != target.shape:
                 raise RuntimeError(f"{type(self).__name__}.load_state_dict: {name!r} has shape "
-                                   f"{tuple(value.shape)}, expected {tuple(parameter.data.shape)}")
-            parameter.data.copy_(value.detach())
+                                   f"{tuple(value.shape)}, expected {tuple(target.shape)}")
+        for name, target in own.items():
+            if name in state_dict:
+                target.copy_(state_dict[name].detach())
         return self
 
     def to(self, *args, **kwargs) -> Module:
-        """Move/cast every parameter and its gradient: ``to(torch.float64)``, ``to("cuda")``."""
+        """Move/cast every parameter, its gradient and every buffer, as ``torch.nn.Module.to``:
+        ``to(torch.float64)``, ``to("cuda")``, ``to(device, dtype)``, ``to(tensor)``. A dtype
+        applies to floating-point tensors only: integer buffers (``num_batches_tracked``) keep
+        theirs."""
+        device, dtype = _parse_to(type(self).__name__, args, kwargs)
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, "
+                            f"got {dtype}")
+
+        def convert(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else None)
+
         for parameter in self.parameters():
-            data = parameter.data.to(*args, **kwargs)
-            if not data.is_floating_point():
-                raise TypeError(f"{type(self).__name__}.to: parameters must stay floating-point, "
-                                f"got {data.dtype}")
-            parameter.data = data
+            parameter.data = convert(parameter.data)
             if parameter.grad is not None:  # None after zero_grad(set_to_none=True)
-                parameter.grad = parameter.grad.to(*args, **kwargs)
+                parameter.grad = convert(parameter.grad)
+        for _, module in self.named_modules():
+            for name in module._buffers:
+                if module.__dict__[name] is not None:
+                    object.__setattr__(module, name, convert(module.__dict__[name]))
         return self
 
     def double(self) -> Module:

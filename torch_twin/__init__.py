@@ -26,32 +26,112 @@ import torch
 import mini_dl as dl
 
 
+# Layers whose constructor arguments are attributes of the same names on both sides (mini_dl
+# keeps torch.nn's attribute names); "bias" is read as "has a bias parameter".
+CONSTRUCTOR_ARGUMENTS = {
+    "Linear": ("in_features", "out_features", "bias"),
+    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+               "groups", "bias", "padding_mode"),
+    "MaxPool2d": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "AvgPool2d": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                  "divisor_override"),
+    "AdaptiveAvgPool2d": ("output_size",),
+    "Flatten": ("start_dim", "end_dim"),
+    "Unflatten": ("dim", "unflattened_size"),
+    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "LayerNorm": ("normalized_shape", "eps", "elementwise_affine", "bias"),
+    "GroupNorm": ("num_groups", "num_channels", "eps", "affine"),
+    "Dropout": ("p",),
+}
+LOSSES = ("MSELoss", "CrossEntropyLoss")
+
+
+def _arguments(module, names: tuple[str, ...]) -> dict:
+    """The constructor arguments of ``module`` (either framework's), read off its attributes."""
+    arguments = {}
+    for name in names:
+        if name == "bias":
+            if isinstance(module, (dl.LayerNorm, torch.nn.LayerNorm)) \
+                    and not module.elementwise_affine:
+                arguments[name] = True  # no parameters at all; torch's default
+            else:
+                arguments[name] = module.bias is not None
+        else:
+            arguments[name] = getattr(module, name)
+    return arguments
+
+
+def _known_name(module, library) -> str:
+    """The name of the first class of ``module``'s MRO that ``library`` (mini_dl or torch.nn)
+    defines: a subclass of ``dl.Linear`` has the twin of a Linear."""
+    for cls in type(module).__mro__:
+        if getattr(library, cls.__name__, None) is cls:
+            return cls.__name__
+    return type(module).__name__
+
+
 def _simple(module: dl.Module) -> torch.nn.Module:
-    name = type(module).__name__
-    if isinstance(module, dl.Linear):
-        return torch.nn.Linear(module.in_features, module.out_features,
-                               bias=module.bias is not None)
+    name = _known_name(module, dl)
     if isinstance(module, dl.Sequential):
         return torch.nn.Sequential(*[_simple(child) for child in module])
-    if name in ("MSELoss", "CrossEntropyLoss"):
+    if name in CONSTRUCTOR_ARGUMENTS:
+        return getattr(torch.nn, name)(**_arguments(module, CONSTRUCTOR_ARGUMENTS[name]))
+    if name in LOSSES:
         return getattr(torch.nn, name)(reduction=module.reduction)
-    if name == "Dropout":
-        return torch.nn.Dropout(module.p)
     if hasattr(torch.nn, name):
         return getattr(torch.nn, name)()
     raise TypeError(f"to_torch: no torch.nn counterpart known for {name}")
 
 
+def _mini(module: torch.nn.Module) -> dl.Module:
+    name = _known_name(module, torch.nn)
+    if isinstance(module, torch.nn.Sequential):
+        return dl.Sequential(*[_mini(child) for child in module])
+    if name in CONSTRUCTOR_ARGUMENTS:
+        return getattr(dl, name)(**_arguments(module, CONSTRUCTOR_ARGUMENTS[name]))
+    if name in LOSSES:
+        return getattr(dl, name)(reduction=module.reduction)
+    if name in dl.__all__ and isinstance(getattr(dl, name), type):
+        return getattr(dl, name)()
+    raise TypeError(f"from_torch: no mini_dl counterpart known for torch.nn.{name}")
+
+
+def _first_floating(tensors) -> torch.Tensor | None:
+    return next((t for t in tensors if t.is_floating_point()), None)
+
+
 def to_torch(module: dl.Module) -> torch.nn.Module:
-    """The ``torch.nn`` module with the same structure, parameters (copied through state_dict,
-    so keys and layouts must agree), dtype, device and train/eval mode."""
+    """The ``torch.nn`` module with the same structure, parameters and buffers (copied through
+    state_dict, so keys and layouts must agree), dtype, device and train/eval mode."""
     twin = _simple(module)
-    parameters = list(module.parameters())
-    if parameters:
-        twin.to(dtype=parameters[0].data.dtype, device=parameters[0].data.device)
+    like = _first_floating(module.state_dict().values())
+    if like is not None:
+        twin.to(dtype=like.dtype, device=like.device)
     twin.load_state_dict(module.state_dict())
-    twin.train(module.training)
+    for (_, ours), (_, theirs) in zip(module.named_modules(), twin.named_modules()):
+        theirs.train(ours.training)
     return twin
+
+
+def from_torch(twin: torch.nn.Module) -> dl.Module:
+    """The mini_dl module with the same structure, parameters and buffers as a ``torch.nn``
+    model built from layers mini_dl has (the reverse of :func:`to_torch`).
+
+        >>> import torch, mini_dl as dl, torch_twin
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+        >>> ours = torch_twin.from_torch(net)
+        >>> list(ours.state_dict()) == list(net.state_dict())
+        True
+    """
+    module = _mini(twin)
+    like = _first_floating(twin.state_dict().values())
+    if like is not None:
+        module.to(dtype=like.dtype, device=like.device)
+    module.load_state_dict(twin.state_dict())
+    for (_, ours), (_, theirs) in zip(module.named_modules(), twin.named_modules()):
+        ours.train(theirs.training)
+    return module
 
 
 def fit_torch(model: torch.nn.Module, criterion: torch.nn.Module,
@@ -234,9 +314,9 @@ def step_side_by_side(optimizer: dl.Optimizer, torch_optimizer: torch.optim.Opti
 
 def max_parameter_difference(model: dl.Module, twin: torch.nn.Module) -> float:
     """Largest absolute difference between corresponding parameters of the two models."""
-    theirs = twin.state_dict()
-    return max((p - theirs[name].detach()).abs().max().item()
-               for name, p in model.state_dict().items())
+    theirs = dict(twin.named_parameters())
+    return max((p.data - theirs[name].detach()).abs().max().item()
+               for name, p in model.named_parameters())
 
 
 def paired_difference(a: list[float], b: list[float]) -> tuple[float, float, float]:

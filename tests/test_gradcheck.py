@@ -285,3 +285,41 @@ def test_a_gradient_left_none_counts_as_zero_and_fails_clearly():
     report = dl.check_gradients(layer, (4, 3), reference=torch.nn.Linear(3, 2))
     assert not report.passed
     assert [row.name for row in report.rows if not row.passed] == ["bias"]
+
+
+# -- modules with buffers and modes ---------------------------------------------------------------
+
+class RunningOffset(dl.Module):
+    """y = x * w + m, where m is a running sum that every training forward adds x.mean(0) to
+    after using it: a buffer that drifts with every call, as running statistics do."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = dl.Parameter(torch.full((3,), 2.0))
+        self.register_buffer("running_sum", torch.ones(3))
+
+    def forward(self, x):
+        self.input = x
+        y = x * self.weight.data + self.running_sum
+        if self.training:
+            self.running_sum = self.running_sum + x.mean(0)
+        return y
+
+    def backward(self, grad_output):
+        self.weight.grad += (grad_output * self.saved("input")).sum(0)
+        return grad_output * self.weight.data
+
+
+def test_buffers_are_restored_before_every_forward_so_finite_differences_see_no_drift():
+    module = RunningOffset()
+    report = dl.check_gradients(module, (4, 3))
+    # without the restore, each of the 2 * 15 evaluations would add a different offset
+    assert report.passed, report
+    assert module.running_sum.tolist() == [1.0, 1.0, 1.0]  # the original is untouched
+
+
+def test_a_torch_reference_is_checked_in_the_mode_of_the_module():
+    # torch.nn.Dropout starts in training mode (random masks); our eval() module is the identity
+    # and the reference follows it into eval mode
+    assert dl.check_gradients(dl.Dropout(0.5).eval(), (4, 3),
+                              reference=torch.nn.Dropout(0.5)).passed

@@ -481,3 +481,130 @@ def test_sequential_with_a_first_layer_that_skips_its_input_grad_trains_as_torch
     torch.nn.MSELoss()(twin(x), target).backward()
     for (name, ours), theirs in zip(net.named_parameters(), twin.parameters()):
         torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-12, atol=1e-12, msg=name)
+
+
+# -- buffers: state that is not trained -------------------------------------------------------
+
+class Counting(dl.Module):
+    """y = x * w + offset, counting its calls and tracking the running mean of x in buffers, as
+    batch normalisation does (the running mean does not enter the output)."""
+
+    def __init__(self, features=2):
+        super().__init__()
+        self.weight = dl.Parameter(torch.ones(features))
+        self.register_buffer("running_mean", torch.zeros(features))
+        self.register_buffer("calls", torch.tensor(0, dtype=torch.long))
+        self.register_buffer("scratch", torch.zeros(1), persistent=False)
+
+    def forward(self, x):
+        self.input = x
+        if self.training:
+            self.running_mean.mul_(0.9).add_(0.1 * x.mean(0))
+            self.calls += 1
+        return x * self.weight.data
+
+    def backward(self, grad_output):
+        x = self.saved("input")
+        self.weight.grad += (grad_output * x).sum(0)
+        return grad_output * self.weight.data
+
+
+def test_state_dict_holds_own_parameters_then_own_buffers_then_children_as_torch():
+    class Outer(Counting):
+        def __init__(self):
+            super().__init__()
+            self.inner = dl.Sequential(dl.Linear(2, 2), Counting())
+
+    keys = list(Outer().state_dict())
+    assert keys == ["weight", "running_mean", "calls", "inner.0.weight", "inner.0.bias",
+                    "inner.1.weight", "inner.1.running_mean", "inner.1.calls"]
+    # the same order torch.nn gives the same structure
+    class TorchCounting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(2))
+            self.register_buffer("running_mean", torch.zeros(2))
+            self.register_buffer("calls", torch.tensor(0))
+            self.register_buffer("scratch", torch.zeros(1), persistent=False)
+    torch_outer = TorchCounting()
+    torch_outer.inner = torch.nn.Sequential(torch.nn.Linear(2, 2), TorchCounting())
+    assert keys == list(torch_outer.state_dict())
+
+
+def test_named_buffers_include_non_persistent_ones_and_skip_none():
+    module = Counting()
+    module.calls = None  # a buffer set to None is skipped, as in torch.nn
+    assert [name for name, _ in module.named_buffers()] == ["running_mean", "scratch"]
+    assert "calls" not in module.state_dict()
+    assert len(list(module.buffers())) == 2
+
+
+def test_to_casts_floating_buffers_and_keeps_integer_buffers_integer():
+    module = dl.Sequential(Counting()).to(torch.float64)
+    state = module.state_dict()
+    assert state["0.running_mean"].dtype == torch.float64
+    assert state["0.calls"].dtype == torch.long
+    assert module[0].scratch.dtype == torch.float64
+    module.float()
+    assert module[0].running_mean.dtype == torch.float32 and module[0].calls.dtype == torch.long
+
+
+def test_to_accepts_torchs_argument_forms_and_rejects_others():
+    module = Counting()
+    assert module.to("cpu", torch.float64).weight.data.dtype == torch.float64
+    assert module.to(device="cpu", dtype=torch.float32).running_mean.dtype == torch.float32
+    assert module.to(torch.zeros(1, dtype=torch.float64)).scratch.dtype == torch.float64
+    with pytest.raises(TypeError, match="Counting.to: expected a device"):
+        module.to(3.5)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        module.to(memory=1)
+
+
+def test_buffers_move_through_state_dict_to_torch_and_back():
+    ours = Counting()
+    ours(torch.randn(5, 2))
+    ours(torch.randn(5, 2))
+    copy = Counting().load_state_dict(ours.state_dict())
+    assert torch.equal(copy.running_mean, ours.running_mean) and copy.calls.item() == 2
+    assert copy.calls.dtype == torch.long
+
+
+def test_load_state_dict_reports_missing_and_unexpected_buffer_keys_and_changes_nothing():
+    module = Counting()
+    state = dict(module.state_dict())
+    del state["calls"]
+    state["weight"] = torch.full((2,), 7.0)
+    with pytest.raises(RuntimeError, match=r"missing keys \['calls'\]"):
+        module.load_state_dict(state)
+    assert module.weight.data.tolist() == [1.0, 1.0]  # refused before anything was copied
+    state["calls"], state["extra"] = torch.tensor(3), torch.zeros(1)
+    with pytest.raises(RuntimeError, match=r"unexpected keys \['extra'\]"):
+        module.load_state_dict(state)
+    state.pop("extra")
+    state["running_mean"] = torch.zeros(3)
+    with pytest.raises(RuntimeError, match="'running_mean' has shape"):
+        module.load_state_dict(state)
+    assert module.weight.data.tolist() == [1.0, 1.0]
+
+
+def test_register_buffer_rejects_bad_names_values_and_taken_attributes():
+    module = Counting()
+    with pytest.raises(KeyError, match="already exists"):
+        module.register_buffer("weight", torch.zeros(1))
+    with pytest.raises(TypeError, match="identifier"):
+        module.register_buffer("a.b", torch.zeros(1))
+    with pytest.raises(TypeError, match="must be a torch.Tensor or None"):
+        module.register_buffer("b", [1.0])
+    with pytest.raises(TypeError, match="buffer 'running_mean' must be a torch.Tensor"):
+        module.running_mean = 3.0
+    module.register_buffer("running_mean", torch.ones(2))  # re-registering replaces
+    assert module.running_mean.tolist() == [1.0, 1.0]
+
+
+def test_named_modules_lists_every_module_with_its_path():
+    model = dl.Sequential(dl.Linear(2, 2), dl.Sequential(dl.ReLU(), Counting()))
+    names = [name for name, _ in model.named_modules()]
+    assert names == ["", "0", "1", "1.0", "1.1"]
+    twin = torch.nn.Sequential(torch.nn.Linear(2, 2),
+                               torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Identity()))
+    assert names == [name for name, _ in twin.named_modules()]

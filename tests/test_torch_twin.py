@@ -83,3 +83,29 @@ def test_paired_difference_gives_scipys_paired_t_statistic():
 def test_paired_difference_needs_two_lists_of_the_same_length():
     with pytest.raises(ValueError, match="same length >= 2, got 2 and 3 values"):
         torch_twin.paired_difference([0.1, 0.2], [0.1, 0.2, 0.3])
+
+
+def test_from_torch_builds_the_mini_dl_twin_with_the_same_weights_dtype_and_mode():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Dropout(0.2),
+                              torch.nn.Linear(4, 2, bias=False)).double().eval()
+    ours = torch_twin.from_torch(net)
+    assert [type(m).__name__ for m in ours] == ["Linear", "Tanh", "Dropout", "Linear"]
+    assert ours[2].p == 0.2 and ours[3].bias is None and not ours.training
+    x = torch.randn(5, 3, dtype=torch.float64)
+    assert torch.equal(ours(x), net(x).detach())
+    back = torch_twin.to_torch(ours)
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(),
+                                                 net.state_dict().values()))
+
+
+def test_twins_of_subclasses_are_the_twins_of_their_base_class():
+    class Wider(dl.Linear):
+        pass
+
+    assert isinstance(torch_twin.to_torch(Wider(2, 3)), torch.nn.Linear)
+
+
+def test_from_torch_refuses_a_layer_mini_dl_does_not_have():
+    with pytest.raises(TypeError, match="from_torch: no mini_dl counterpart known for "
+                                        "torch.nn.LSTM"):
+        torch_twin.from_torch(torch.nn.Sequential(torch.nn.LSTM(2, 3)))

@@ -197,6 +197,8 @@ def test_max_pool_fast_path_equals_general_path_bit_for_bit(kernel, shape, dtype
     output = fast(x)
     assert fast.masks is not None and fast.indices is None  # the fast path was taken
     assert torch.equal(bits(output), bits(slow(x)))
+    # x.round() holds -0.0 and 0.0, equal maxima: both paths keep the first, as torch does
+    assert torch.equal(bits(output), bits(torch.nn.MaxPool2d(kernel)(x)))
     assert slow.masks is None and slow.indices is not None
     grad_output = torch.randn(output.shape, generator=generator, dtype=dtype)
     assert torch.equal(bits(fast.backward(grad_output)), bits(slow.backward(grad_output)))

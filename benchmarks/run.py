@@ -1,8 +1,9 @@
 """Time a training step of mini_dl against torch.nn + autograd + torch.optim, side by side.
 
-Cases (``torch_twin.benchmark.CASES``): ``disk``, the book's 2-25-25-25-2 network with MSE, and
-``mnist``, 784-512-512-512-10 with cross-entropy on random data of MNIST's shape; batch 100,
-SGD, float32. Both frameworks start from the same weights and see the same batches, in the same
+Cases (``torch_twin.benchmark.ALL_CASES``): ``disk``, the book's 2-25-25-25-2 network with MSE,
+and ``mnist``, 784-512-512-512-10 with cross-entropy on random data of MNIST's shape, batch 100,
+SGD; ``lenet``, LeNet-5 on random 28 x 28 images, and ``lenet_bn``, the same with BatchNorm2d
+after each convolution, batch 64, SGD with momentum 0.9, cross-entropy; float32. Both frameworks start from the same weights and see the same batches, in the same
 process. After a warm-up that also checks that both end with the same parameters, each
 repetition times a block of steps of one framework, then of the other (alternating which goes
 first). The table gives the median time per step of each, the median of the per-repetition
@@ -12,8 +13,9 @@ memory of a training step (``torch_twin.benchmark.peak_memory``). A second table
 memory under each of ``torch_twin.benchmark.RULES``: each framework's defaults, both keeping
 caches and zeroing gradients in place (mini_dl's defaults), both releasing them (torch's).
 
-    python benchmarks/run.py                                 # both cases, CPU, 1 thread
-    python benchmarks/run.py --sweep --plot /tmp/sweep.png   # batch sizes 10 to 4096 as well
+    python benchmarks/run.py                                 # all four cases, CPU, 1 thread
+    python benchmarks/run.py --sweep --plot /tmp/sweep.png   # each case's batch sizes as well
+    python benchmarks/run.py --case lenet --reps 21 --threads 2
     python benchmarks/run.py --device cuda --json /tmp/cuda.json
 """
 from __future__ import annotations
@@ -29,8 +31,9 @@ from torch_twin import benchmark
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", choices=[*benchmark.CASES, "all"], default="all")
-    parser.add_argument("--batch-size", type=int, default=100, help="batch size (100)")
+    parser.add_argument("--case", choices=[*benchmark.ALL_CASES, "all"], default="all")
+    parser.add_argument("--batch-size", type=int, help="batch size (each case's: 100 for the "
+                        "MLPs, 64 for LeNet)")
     parser.add_argument("--reps", type=int, default=15, help="timed repetitions (15)")
     parser.add_argument("--steps", type=int, help="steps per repetition (default: ~0.05 s)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1)")
@@ -41,9 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="how the timed steps hold memory: each framework's defaults "
                         "(default), mini_dl's for both, or torch's for both")
     parser.add_argument("--sweep", action="store_true", help="also time batch sizes "
-                        + ", ".join(map(str, benchmark.SWEEP_SIZES)))
-    parser.add_argument("--sweep-sizes", type=int, nargs="+", default=benchmark.SWEEP_SIZES,
-                        metavar="N", help="batch sizes of --sweep")
+                        + ", ".join(map(str, benchmark.SWEEP_SIZES)) + " (MLPs), "
+                        + ", ".join(map(str, benchmark.CNN_CASES["lenet"].sweep_sizes))
+                        + " (LeNet)")
+    parser.add_argument("--sweep-sizes", type=int, nargs="+", metavar="N",
+                        help="batch sizes of --sweep (default: each case's)")
     parser.add_argument("--plot", metavar="PATH", help="with --sweep: save the plot to PATH")
     parser.add_argument("--json", metavar="PATH", help="also write the results to PATH")
     args = parser.parse_args(argv)
@@ -51,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if any(size <= 0 for size in args.sweep_sizes):
+    if any(size <= 0 for size in args.sweep_sizes or ()):
         parser.error(f"--sweep-sizes must be positive, got {args.sweep_sizes}")
     if args.plot and not args.sweep:
         parser.error("--plot needs --sweep")
@@ -60,25 +65,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def case_width(rows: list[dict]) -> int:
+    """Width of the first column: the longest case name, and at least 6."""
+    return max(6, *(len(r["case"]) + 1 for r in rows))
+
+
 def print_table(rows: list[dict]) -> None:
-    print(f"{'case':<6}{'batch':>6}{'mini_dl ms':>12}{'torch ms':>10}{'ratio':>7}"
+    width = case_width(rows)
+    print(f"{'case':<{width}}{'batch':>6}{'mini_dl ms':>12}{'torch ms':>10}{'ratio':>7}"
           f"{'(min-max)':>12}{'best':>6}{'peak MB mini_dl':>17}{'torch':>8}")
     for r in rows:
         spread = f"({min(r['ratios']):.2f}-{max(r['ratios']):.2f})"
         memory = (f"{r['mini_dl_peak_bytes'] / 1e6:>17.3f}{r['torch_peak_bytes'] / 1e6:>8.3f}"
                   if "torch_peak_bytes" in r else "")
-        print(f"{r['case']:<6}{r['batch_size']:>6}{1e3 * r['mini_dl_median']:>12.3f}"
+        print(f"{r['case']:<{width}}{r['batch_size']:>6}{1e3 * r['mini_dl_median']:>12.3f}"
               f"{1e3 * r['torch_median']:>10.3f}{r['median_ratio']:>7.2f}{spread:>12}"
               f"{r['best_ratio']:>6.2f}{memory}")
 
 
 def print_memory_table(rows: list[dict]) -> None:
+    width = case_width(rows)
     print("\npeak memory of a training step (MB) under each way of holding memory")
-    print(f"{'case':<6}{'batch':>6}  {'rules':<62}{'mini_dl':>8}{'torch':>8}")
+    print(f"{'case':<{width}}{'batch':>6}  {'rules':<62}{'mini_dl':>8}{'torch':>8}")
     for r in rows:
         for key, label in benchmark.RULES.items():
             peaks = r["peak_bytes_by_rules"][str(key)]
-            print(f"{r['case']:<6}{r['batch_size']:>6}  {label:<62}"
+            print(f"{r['case']:<{width}}{r['batch_size']:>6}  {label:<62}"
                   f"{peaks['mini_dl'] / 1e6:>8.3f}{peaks['torch'] / 1e6:>8.3f}")
 
 
@@ -86,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark, print the tables, and return the results (also written to --json)."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    names = list(benchmark.CASES) if args.case == "all" else [args.case]
+    names = list(benchmark.ALL_CASES) if args.case == "all" else [args.case]
     rules = None if args.rules == "default" else args.rules
     options = {"reps": args.reps, "steps": args.steps, "device": args.device,
                "input_grad": args.input_grad, "rules": rules}
@@ -96,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"by mini_dl, skipped by torch; memory: {benchmark.RULES[rules]}")
     results = {"settings": {**vars(args), "torch_version": torch.__version__}, "cases": []}
     for name in names:
-        case = benchmark.CASES[name]
+        case = benchmark.ALL_CASES[name]
         row = benchmark.compare(case, args.batch_size, **options)
         row["peak_bytes_by_rules"] = {
             str(key): {framework: benchmark.peak_memory(case, framework, args.batch_size,
@@ -110,10 +122,12 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(results["cases"])
     print_memory_table(results["cases"])
     if args.sweep:
-        results["sweep"] = {name: [benchmark.compare(benchmark.CASES[name], size, **options)
-                                   for size in args.sweep_sizes] for name in names}
+        results["sweep"] = {
+            name: [benchmark.compare(benchmark.ALL_CASES[name], size, **options)
+                   for size in args.sweep_sizes or benchmark.ALL_CASES[name].sweep_sizes]
+            for name in names}
         for name, rows in results["sweep"].items():
-            print(f"\nbatch-size sweep, {benchmark.CASES[name].label}")
+            print(f"\nbatch-size sweep, {benchmark.ALL_CASES[name].label}")
             print_table(rows)
             where = benchmark.crossings(rows)
             print("the ratio crosses 1 between batch sizes "

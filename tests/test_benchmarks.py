@@ -20,7 +20,7 @@ def load_script(name: str):
     return module
 
 
-def test_runner_reports_ratios_memory_and_a_sweep_for_both_cases(tmp_path, capsys):
+def test_runner_reports_ratios_memory_and_a_sweep_for_every_case(tmp_path, capsys):
     run = load_script("run")
     threads = torch.get_num_threads()
     try:
@@ -29,12 +29,13 @@ def test_runner_reports_ratios_memory_and_a_sweep_for_both_cases(tmp_path, capsy
                             "--json", str(tmp_path / "results.json")])
     finally:
         torch.set_num_threads(threads)  # main() sets the thread count for the whole process
-    assert [row["case"] for row in results["cases"]] == ["disk", "mnist"]
+    assert [row["case"] for row in results["cases"]] == ["disk", "mnist", "lenet", "lenet_bn"]
     for row in results["cases"]:
         assert row["median_ratio"] > 0 and row["best_ratio"] > 0
         assert row["parity_max_parameter_difference"] <= benchmark.PARITY_TOLERANCE
         assert row["mini_dl_peak_bytes"] > 0 and row["torch_peak_bytes"] > 0
     assert [row["batch_size"] for row in results["sweep"]["mnist"]] == [2, 4]
+    assert [row["batch_size"] for row in results["sweep"]["lenet_bn"]] == [2, 4]
     assert (tmp_path / "sweep.png").stat().st_size > 0
     assert json.loads((tmp_path / "results.json").read_text())["cases"][0]["case"] == "disk"
     out = capsys.readouterr().out
@@ -131,3 +132,49 @@ def test_disk_script_writes_the_disk_row_flat(tmp_path):
         torch.set_num_threads(threads)
     assert row["case"] == "disk" and row["median_ratio"] > 0
     assert json.loads((tmp_path / "disk.json").read_text())["median_ratio"] == row["median_ratio"]
+
+
+@pytest.mark.parametrize("name", ["lenet", "lenet_bn"])
+def test_runner_times_a_lenet_case_at_its_own_batch_size_with_parity(name):
+    run = load_script("run")
+    threads = torch.get_num_threads()
+    try:
+        row = run.main(["--case", name, "--reps", "1", "--steps", "1"])["cases"][0]
+    finally:
+        torch.set_num_threads(threads)
+    assert row["batch_size"] == 64  # LeNet's default, the MLPs keep 100
+    assert row["median_ratio"] > 0 and row["best_ratio"] > 0
+    assert row["parity_max_parameter_difference"] <= benchmark.PARITY_TOLERANCE
+    assert row["mini_dl_peak_bytes"] > 0 and row["torch_peak_bytes"] > 0
+
+
+@pytest.mark.parametrize(("name", "parameters", "batch_norms"),
+                         [("lenet", 61_706, 0), ("lenet_bn", 61_750, 2)])
+def test_lenet_cases_build_lenet_5_for_28x28_images(name, parameters, batch_norms):
+    case = benchmark.ALL_CASES[name]
+    model = case.model()
+    # 6*(25+1) + 16*(150+1) + 120*(400+1) + 84*(120+1) + 10*(84+1), and 2*(6+16) for BN
+    assert sum(p.data.numel() for p in model.parameters()) == parameters
+    assert sum(type(layer).__name__ == "BatchNorm2d" for layer in model) == batch_norms
+    x, labels = case.batches(5, 1)[0]
+    assert x.shape == (5, 1, 28, 28) and labels.shape == (5,)
+    assert model(x).shape == (5, 10)
+    assert list(torch_twin.to_torch(model).state_dict()) == list(model.state_dict())
+
+
+@pytest.mark.parametrize("name", ["lenet", "lenet_bn"])
+def test_lenet_training_steps_agree_with_torch_in_float64_with_momentum(name):
+    case = benchmark.ALL_CASES[name]
+    reference = case.model().double()
+    (ours, step_ours), (theirs, step_theirs) = (benchmark.training_step(framework, case, reference)
+                                                for framework in ("mini_dl", "torch"))
+    assert ours[0].needs_input_grad is False  # torch skips the data's gradient too
+    for x, target in case.batches(6, 3, dtype=torch.float64):
+        step_ours(x, target)
+        step_theirs(x, target)
+    # float64: round-off only, over three momentum steps (BatchNorm's statistics included)
+    assert torch_twin.max_parameter_difference(ours, theirs) < 1e-12
+    assert torch_twin.max_parameter_difference(reference, theirs) > 1e-6  # they did train
+    for (key, buffer), twin_buffer in zip(ours.state_dict().items(),
+                                          theirs.state_dict().values()):
+        assert torch.allclose(buffer, twin_buffer, rtol=0, atol=1e-12), key

@@ -2,13 +2,20 @@
 
 Used by ``benchmarks/run.py`` (the command line) and by the chapter "What autograd costs".
 A *training step* is what a training loop does for each mini-batch: ``zero_grad``, forward,
-loss, backward, ``optimizer.step()`` (SGD). Two cases, both multilayer perceptrons:
+loss, backward, ``optimizer.step()`` (SGD). Two multilayer perceptrons (``CASES``):
 
 - ``disk``: the book's disk network 2-25-25-25-2 (ReLU, Tanh output), MSE on one-hot targets;
-- ``mnist``: 784-512-512-512-10 (ReLU), cross-entropy, random data of MNIST's shape.
+- ``mnist``: 784-512-512-512-10 (ReLU), cross-entropy, random data of MNIST's shape;
+
+and two convolutional networks (``CNN_CASES``), cross-entropy and SGD with momentum 0.9 on
+random 28 x 28 images, batch 64:
+
+- ``lenet``: LeNet-5, Conv2d(1, 6, 5, padding=2) ReLU MaxPool2d(2) Conv2d(6, 16, 5) ReLU
+  MaxPool2d(2) Flatten Linear(400, 120) ReLU Linear(120, 84) ReLU Linear(84, 10);
+- ``lenet_bn``: the same with BatchNorm2d after each convolution.
 
 Both frameworks start from the same weights (``to_torch`` copies them) and train on the same
-batches, in the same process, float32 unless told otherwise. mini_dl's first ``Linear`` gets
+batches, in the same process, float32 unless told otherwise. mini_dl's first layer gets
 ``needs_input_grad = False``: torch skips that gradient too, because the data does not require
 grad (``input_grad=True`` times mini_dl's default instead, which computes it).
 """
@@ -21,6 +28,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +45,12 @@ SWEEP_SIZES = (10, 20, 50, 100, 200, 500, 1000, 2000, 4096)
 
 @dataclass(frozen=True)
 class Case:
-    """A network (layer widths, input first), its output activation, its loss and its data."""
+    """A network (layer widths, input first), its output activation, its loss and its data.
+
+    With ``features`` (a function that builds a list of layers, e.g. convolutions), the network
+    is ``features()``, ``Flatten()``, then the layers of ``widths``, and one example has the
+    shape ``input_shape``.
+    """
 
     name: str
     label: str
@@ -45,11 +58,17 @@ class Case:
     output: str | None  # "tanh" or None (logits)
     loss: str  # "mse" (one-hot targets) or "cross_entropy" (class indices)
     lr: float
+    momentum: float = 0.0  # of SGD, in both frameworks
+    features: Callable[[], list[dl.Module]] | None = None
+    input_shape: tuple[int, ...] | None = None  # one example's shape; (widths[0],) by default
+    batch_size: int = 100  # the benchmark's default
+    sweep_sizes: tuple[int, ...] = SWEEP_SIZES
 
     def model(self, seed: int = 0) -> dl.Sequential:
-        """Linear layers with ReLU between them, then the output activation; seeded."""
+        """``features()`` and ``Flatten()`` if any, then Linear layers with ReLU between them,
+        then the output activation; seeded (the layers drawn in this order, as in torch)."""
         torch.manual_seed(seed)
-        layers = []
+        layers = [*self.features(), dl.Flatten()] if self.features else []
         for index, (fan_in, fan_out) in enumerate(itertools.pairwise(self.widths)):
             last = index == len(self.widths) - 2
             layers += [dl.Linear(fan_in, fan_out)] + ([] if last else [dl.ReLU()])
@@ -68,7 +87,7 @@ class Case:
             x, labels = dl.disk_dataset(n, seed=seed)
         else:
             generator = torch.Generator().manual_seed(seed)
-            x = torch.rand(n, self.widths[0], generator=generator)
+            x = torch.rand(n, *(self.input_shape or self.widths[:1]), generator=generator)
             labels = torch.randint(0, classes, (n,), generator=generator)
         target = dl.one_hot(labels, classes).to(dtype) if self.loss == "mse" else labels
         return list(zip(x.to(device, dtype).split(batch_size), target.to(device).split(batch_size)))
@@ -80,6 +99,33 @@ CASES = {
     "mnist": Case("mnist", "MNIST-size MLP 784-512-512-512-10, cross-entropy",
                   (784, 512, 512, 512, 10), None, "cross_entropy", lr=0.02),
 }
+
+
+def lenet_features(batch_norm: bool = False) -> list[dl.Module]:
+    """LeNet-5's convolutional part for 28 x 28 images (padding 2: LeNet's 32 x 32): two blocks
+    of a 5 x 5 convolution (6, then 16 channels), [BatchNorm2d,] ReLU and 2 x 2 max pooling,
+    which leave 16 x 5 x 5 = 400 features."""
+    def block(in_channels, out_channels, padding):
+        return [dl.Conv2d(in_channels, out_channels, 5, padding=padding),
+                *([dl.BatchNorm2d(out_channels)] if batch_norm else []), dl.ReLU(),
+                dl.MaxPool2d(2)]
+    return block(1, 6, 2) + block(6, 16, 0)
+
+
+def lenet_with_batch_norm() -> list[dl.Module]:
+    return lenet_features(batch_norm=True)
+
+
+LENET = {"widths": (400, 120, 84, 10), "output": None, "loss": "cross_entropy", "lr": 0.01,
+         "momentum": 0.9, "input_shape": (1, 28, 28), "batch_size": 64,
+         "sweep_sizes": (8, 16, 32, 64, 128, 256, 512, 1024)}
+CNN_CASES = {
+    "lenet": Case("lenet", "LeNet-5 on 28x28, cross-entropy, SGD momentum",
+                  features=lenet_features, **LENET),
+    "lenet_bn": Case("lenet_bn", "LeNet-5 + BatchNorm2d on 28x28, cross-entropy, SGD momentum",
+                     features=lenet_with_batch_norm, **LENET),
+}
+ALL_CASES = {**CASES, **CNN_CASES}  # what benchmarks/run.py offers
 
 
 # How a step holds memory: each framework its own default way, or both the same way
@@ -106,7 +152,7 @@ def training_step(framework: str, case: Case, reference: dl.Sequential, *,
     ours, theirs = case.criteria()
     if framework == "torch":
         model = to_torch(reference)
-        optimizer = torch.optim.SGD(model.parameters(), lr=case.lr)
+        optimizer = torch.optim.SGD(model.parameters(), lr=case.lr, momentum=case.momentum)
         keep = rules == "mini_dl"
 
         def step(x, target):
@@ -116,7 +162,7 @@ def training_step(framework: str, case: Case, reference: dl.Sequential, *,
     else:
         model = copy.deepcopy(reference)
         model[0].needs_input_grad = input_grad
-        optimizer = dl.SGD(model.parameters(), lr=case.lr)
+        optimizer = dl.SGD(model.parameters(), lr=case.lr, momentum=case.momentum)
         release = rules == "torch"
         model.retain_caches(not release)
         ours.retain_caches(not release)
@@ -144,7 +190,8 @@ def seconds_per_step(step, batches: list, steps: int, device: torch.device) -> f
     return (time.perf_counter() - start) / steps
 
 
-def compare(case: Case, batch_size: int = 100, *, reps: int = 15, steps: int | None = None,
+def compare(case: Case, batch_size: int | None = None, *, reps: int = 15,
+            steps: int | None = None,
             block_seconds: float = 0.05, warmup: int = 5, device="cpu",
             dtype=torch.float32, input_grad: bool = False, rules: str | None = None) -> dict:
     """Time a training step of both frameworks, ``reps`` times each, after ``warmup`` steps.
@@ -154,8 +201,9 @@ def compare(case: Case, batch_size: int = 100, *, reps: int = 15, steps: int | N
     models must agree to ``PARITY_TOLERANCE``: the two timings measure the same computation.
     Returns the settings, the seconds per step of every repetition, their ratios (mini_dl /
     torch), the medians, and the ratio of the two fastest repetitions. ``rules``: as in
-    :func:`training_step`.
+    :func:`training_step`; ``batch_size`` defaults to the case's.
     """
+    batch_size = batch_size or case.batch_size
     device = torch.device(device)
     reference = case.model().to(device=device, dtype=dtype)
     models, sides = {}, {}
@@ -187,15 +235,16 @@ def compare(case: Case, batch_size: int = 100, *, reps: int = 15, steps: int | N
             "best_ratio": min(times["mini_dl"]) / min(times["torch"])}
 
 
-def peak_memory(case: Case, framework: str, batch_size: int = 100, *, device="cpu",
+def peak_memory(case: Case, framework: str, batch_size: int | None = None, *, device="cpu",
                 dtype=torch.float32, input_grad: bool = False, rules: str | None = None) -> int:
     """Peak bytes of tensor memory of a training step: the model's parameters and gradients,
     what the step keeps for its backward pass, its temporaries, and the batch (``rules``: as in
     :func:`training_step`).
 
     Measured (``peak_allocated``) while the model is built and trained for two steps on one
-    batch; the batch itself, made before, is added.
+    batch; the batch itself, made before, is added. ``batch_size`` defaults to the case's.
     """
+    batch_size = batch_size or case.batch_size
     device = torch.device(device)
     reference = case.model().to(device=device, dtype=dtype)
     x, target = case.batches(batch_size, 1, device=device, dtype=dtype)[0]
@@ -282,7 +331,7 @@ def plot_sweep(axes, sweeps: dict[str, list[dict]]) -> None:
             top = 1e3 * max(r["mini_dl_median"], r["torch_median"])
             ax.annotate(f"{r['median_ratio']:.2f}", (size, top), textcoords="offset points",
                         xytext=(0, 7), ha="center", fontsize=8)
-        ax.set(xscale="log", yscale="log", xlabel="batch size", title=CASES[name].label,
+        ax.set(xscale="log", yscale="log", xlabel="batch size", title=ALL_CASES[name].label,
                ylabel="ms per training step")
         log_axes_in_plain_numbers(ax)
         ax.margins(y=0.15)

@@ -1,8 +1,313 @@
-"""Convolution layers (being written)."""
+"""Conv2d: a 2-D convolution written as one matrix product per image (im2col)."""
 from __future__ import annotations
 
-from .module import Module
+import math
+
+import torch
+
+from . import init
+from .module import Module, Parameter, check_size, check_tensor, detached
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _pair(owner: str, name: str, value: object, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints, each >= ``minimum``, as the tuple torch stores."""
+    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in pair)):
+        raise TypeError(f"{owner}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{owner}: {name} must be >= {minimum}, got {value!r}")
+    return tuple(pair)
+
+
+def _border_index(size: int, before: int, after: int, mode: str, device) -> torch.Tensor:
+    """For each position of a padded axis, the input position it copies (reflect, replicate,
+    circular): position p in [-before, size + after) reads index(p) in [0, size)."""
+    p = torch.arange(-before, size + after, device=device)
+    if mode == "reflect":  # ... 2 1 | 0 1 2 ... size-1 | size-2 ...
+        return torch.where(p < 0, -p, torch.where(p >= size, 2 * (size - 1) - p, p))
+    if mode == "replicate":  # 0 0 | 0 1 2 ... size-1 | size-1 size-1
+        return p.clamp(0, size - 1)
+    return p.remainder(size)  # circular: size-2 size-1 | 0 1 ... size-1 | 0 1
+
+
+def _im2col(x_padded: torch.Tensor, kernel_size, stride, dilation, output_size) -> torch.Tensor:
+    """The columns X of a padded batch (N, C, Hp, Wp): shape (N, C * kH * kW, Ho * Wo), where
+    X[n, (c, p, q), (i, j)] = x_padded[n, c, s_H i + d_H p, s_W j + d_W q] is what kernel tap
+    (p, q) of channel c sees at output pixel (i, j).
+
+    Two copies through strided views, each reading runs of memory rather than single values:
+    first along the width, rows[n, c, q, r, j] = x_padded[n, c, r, s_W j + d_W q] (runs of Wo);
+    then along the height, X[n, c, p, q, i, j] = rows[n, c, q, s_H i + d_H p, j] (runs of
+    Ho * Wo when s_H = 1). One direct copy of the 6-d view is ~3x slower (runs of Wo only)."""
+    (n, c, h_padded, _), (k_h, k_w), (s_h, s_w), (d_h, d_w) = x_padded.shape, kernel_size, \
+        stride, dilation
+    h_out, w_out = output_size
+    stride_n, stride_c, stride_h, stride_w = x_padded.stride()
+    rows = x_padded.as_strided((n, c, k_w, h_padded, w_out),
+                               (stride_n, stride_c, d_w * stride_w, stride_h, s_w * stride_w))
+    rows = rows.contiguous()  # (N, C, kW, Hp, Wo)
+    stride_n, stride_c, stride_q, stride_r, stride_j = rows.stride()
+    columns = rows.as_strided((n, c, k_h, k_w, h_out, w_out),
+                              (stride_n, stride_c, d_h * stride_r, stride_q, s_h * stride_r,
+                               stride_j))
+    return columns.reshape(n, c * k_h * k_w, h_out * w_out)
+
+
+def _col2im(grad_columns: torch.Tensor, grad_padded: torch.Tensor, kernel_size, stride,
+            dilation, output_size) -> None:
+    """The gradient of :func:`_im2col`, added into ``grad_padded`` (N, C, Hp, Wp): every column
+    entry goes back onto the padded-input pixel it was read from, overlapping windows adding
+    up. The two copies in reverse: kH additions of strided slices along the height, then kW
+    along the width."""
+    (n, c, h_padded, _), (k_h, k_w), (s_h, s_w), (d_h, d_w) = grad_padded.shape, kernel_size, \
+        stride, dilation
+    h_out, w_out = output_size
+    grad_columns = grad_columns.view(n, c, k_h, k_w, h_out, w_out)
+    grad_rows = grad_columns.new_zeros(n, c, k_w, h_padded, w_out)
+    for p in range(k_h):
+        grad_rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h] += grad_columns[:, :, p]
+    for q in range(k_w):
+        grad_padded[..., d_w * q:d_w * q + s_w * (w_out - 1) + 1:s_w] += grad_rows[:, :, q]
 
 
 class Conv2d(Module):
-    """Placeholder: being written."""
+    r"""2-D convolution (cross-correlation, as ``torch.nn.Conv2d``):
+
+    .. math::
+        y[n, o, i, j] = b[o] + \sum_{c \in \text{group}(o)} \sum_{p < kH} \sum_{q < kW}
+            W[o, c, p, q] \; x_{pad}[n, c, s_H i + d_H p, s_W j + d_W q]
+
+    with stride ``s``, dilation ``d`` and ``x_pad`` the input padded by ``padding`` (zeros, or
+    the border reflected, replicated or wrapped around, by ``padding_mode``). Output channel o
+    sees only the ``in_channels / groups`` input channels of its group.
+
+    Computed as a matrix product per image (im2col): the columns ``X`` of shape
+    ``(N, K, L)``, K = C/groups * kH * kW values under the kernel for each of the L = Ho * Wo
+    output pixels, then ``y = W X + b`` with W viewed as ``(out, K)`` (per group), which is
+    ``(N, out, L)``, the NCHW output without a transpose. The columns repeat every input value
+    up to kH * kW times, so they are built a few images at a time (at most ``columns_budget``
+    values at once) and not kept: like torch, forward caches only the (padded) input, and
+    backward builds the columns again.
+
+    Args:
+        in_channels, out_channels: C and O; both divisible by ``groups``.
+        kernel_size, stride, dilation: an int or a pair (height, width), stored as pairs.
+        padding: an int or pair (zeros added on both sides), ``"valid"`` (none) or ``"same"``
+            (output size = input size; stride must be 1; total d * (k - 1) per axis, the extra
+            one at the bottom/right for even kernels, as torch).
+        groups: split channels into ``groups`` independent convolutions (``groups ==
+            in_channels``: depthwise).
+        bias: add a learned ``b`` of shape ``(out,)``.
+        padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+
+    Weight ``(out, in / groups, kH, kW)`` and bias ``(out,)`` are drawn as torch draws them:
+    ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), then the bias
+    from the same range, fan_in = in / groups * kH * kW.
+
+    Backward, with ``G = dL/dy`` viewed as ``(N, out, L)``:
+        dL/dW = sum_n G_n X_n^T     (out, K): the correlation of the input with G
+        dL/dX = W^T G               (N, K, L), scattered back onto the input (col2im: each
+                                    column added where it was read), i.e. the "full"
+                                    convolution of G with the flipped kernel; padded borders
+                                    fold back onto the pixels they copied
+        dL/db = sum_{n, l} G        (out,)
+
+    With ``needs_input_grad = False`` backward skips dL/dx and returns None.
+
+    Shape:
+        Input ``(N, C, H, W)`` or ``(C, H, W)``; output ``(N, O, Ho, Wo)`` or ``(O, Ho, Wo)``
+        with ``Ho = floor((H + pad_top + pad_bottom - d_H (kH - 1) - 1) / s_H) + 1`` (the same
+        for Wo).
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> conv = dl.Conv2d(3, 8, kernel_size=3, stride=2, padding=1)
+        >>> conv
+        Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))
+        >>> conv(torch.zeros(4, 3, 28, 28)).shape
+        torch.Size([4, 8, 14, 14])
+        >>> conv.backward(torch.ones(4, 8, 14, 14)).shape, conv.weight.grad.shape
+        (torch.Size([4, 3, 28, 28]), torch.Size([8, 3, 3, 3]))
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device=None, dtype=None):
+        super().__init__()
+        self.in_channels = check_size("Conv2d", "in_channels", in_channels)
+        self.out_channels = check_size("Conv2d", "out_channels", out_channels)
+        self.groups = check_size("Conv2d", "groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
+        self.kernel_size = _pair("Conv2d", "kernel_size", kernel_size, 1)
+        self.stride = _pair("Conv2d", "stride", stride, 1)
+        self.dilation = _pair("Conv2d", "dilation", dilation, 1)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Conv2d: padding must be 'valid', 'same', an int or a pair, "
+                                 f"got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"Conv2d: padding='same' needs stride 1, got stride "
+                                 f"{self.stride}")
+            self.padding = padding
+            totals = [d * (k - 1) if padding == "same" else 0
+                      for d, k in zip(self.dilation, self.kernel_size)]
+            # (top, bottom, left, right); the odd one of an even kernel goes bottom/right
+            self._sides = (totals[0] // 2, totals[0] - totals[0] // 2,
+                           totals[1] // 2, totals[1] - totals[1] // 2)
+        else:
+            self.padding = _pair("Conv2d", "padding", padding, 0)
+            self._sides = (self.padding[0], self.padding[0], self.padding[1], self.padding[1])
+        options = {"device": device, "dtype": dtype}
+        self.weight = Parameter(torch.empty(out_channels, in_channels // groups,
+                                            *self.kernel_size, **options))
+        self.bias = Parameter(torch.empty(out_channels, **options)) if bias else None
+        self.reset_parameters()
+        self.input_padded = None
+        self.input_shape = None
+
+    columns_budget = 2 ** 18  # values of im2col columns held at once (1 MiB in float32)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """torch.nn.Conv2d's draws: weight by kaiming_uniform_(a=sqrt(5)), which is
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)), then bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
+        if self.bias is not None:
+            fan_in = self.weight.data[0].numel()  # in / groups * kH * kW
+            bound = 1 / math.sqrt(fan_in)
+            self.bias.data.uniform_(-bound, bound, generator=generator)
+
+    # -- padding and its gradient --------------------------------------------------------------
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom, left, right = self._sides
+        if not any(self._sides):
+            return x
+        n, c, h, w = x.shape
+        if self.padding_mode == "zeros":
+            x_padded = x.new_zeros(n, c, h + top + bottom, w + left + right)
+            x_padded[:, :, top:top + h, left:left + w] = x
+            return x_padded
+        rows = _border_index(h, top, bottom, self.padding_mode, x.device)
+        cols = _border_index(w, left, right, self.padding_mode, x.device)
+        return x.index_select(2, rows).index_select(3, cols)
+
+    def _unpad(self, grad_padded: torch.Tensor, input_shape) -> torch.Tensor:
+        """The gradient of ``_pad``: drop the zero border, or add each padded border pixel's
+        gradient back onto the input pixel it copied."""
+        top, bottom, left, right = self._sides
+        if not any(self._sides):
+            return grad_padded
+        n, c, h, w = input_shape
+        if self.padding_mode == "zeros":
+            return grad_padded[:, :, top:top + h, left:left + w].contiguous()
+        rows = _border_index(h, top, bottom, self.padding_mode, grad_padded.device)
+        cols = _border_index(w, left, right, self.padding_mode, grad_padded.device)
+        grad_rows = grad_padded.new_zeros(n, c, grad_padded.shape[2], w).index_add_(
+            3, cols, grad_padded)
+        return grad_padded.new_zeros(n, c, h, w).index_add_(2, rows, grad_rows)
+
+    # -- the contract ------------------------------------------------------------------------
+    def _output_size(self, shape: torch.Size) -> tuple[int, int]:
+        """(Ho, Wo) for an input of ``shape``, or a ValueError if the kernel does not fit."""
+        (h, w), (top, bottom, left, right) = shape[-2:], self._sides
+        padded = (h + top + bottom, w + left + right)
+        spans = tuple(d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size))
+        if padded[0] < spans[0] or padded[1] < spans[1]:
+            raise ValueError(f"Conv2d: input of shape {tuple(shape)}, padded to {padded}, is "
+                             f"smaller than the dilated kernel {spans}: the output is empty")
+        wraps = {"reflect": (h - 1, w - 1), "circular": (h, w)}.get(self.padding_mode)
+        if wraps and (max(top, bottom) > wraps[0] or max(left, right) > wraps[1]):
+            raise ValueError(f"Conv2d: padding_mode={self.padding_mode!r} allows padding up to "
+                             f"{wraps} for input {tuple(shape)}, got (top, bottom, left, right) "
+                             f"{self._sides}")
+        return tuple((p - span) // s + 1 for p, span, s in zip(padded, spans, self.stride))
+
+    def _chunks(self, n: int, output_size) -> list[slice]:
+        """Slices of the batch small enough that their columns hold at most ``columns_budget``
+        values: im2col multiplies memory by kH * kW, so images go through it a few at a time."""
+        per_image = self.weight.data[0].numel() * self.groups * output_size[0] * output_size[1]
+        count = max(1, -(-n * per_image // self.columns_budget))  # ceil
+        size = -(-n // count)
+        return [slice(start, start + size) for start in range(0, n, size)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_tensor(self, "input", x, like=self.weight.data)
+        if x.ndim not in (3, 4) or x.shape[-3] != self.in_channels:
+            raise ValueError(f"Conv2d: input must have shape (N, {self.in_channels}, H, W) or "
+                             f"({self.in_channels}, H, W), got {tuple(x.shape)}")
+        output_size = self._output_size(x.shape)
+        x_padded = self._pad(x if x.ndim == 4 else x.unsqueeze(0))
+        self.input_padded = detached(x_padded)  # as torch: the input only, not its columns
+        self.input_shape = x.shape
+        n, g = x_padded.shape[0], self.groups
+        weight = self.weight.data.view(g, self.out_channels // g, -1)  # W: (g, O/g, K/g)
+        outputs = []
+        for chunk in self._chunks(n, output_size):
+            columns = _im2col(x_padded[chunk], self.kernel_size, self.stride, self.dilation,
+                              output_size)  # X: (n, K, L), K = C * kH * kW, L = Ho * Wo
+            columns = columns.view(columns.shape[0], g, -1, columns.shape[2])
+            outputs.append(weight.matmul(columns))  # W X: (n, g, O/g, L), in NCHW order
+        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+        out = out.view(n, self.out_channels, *output_size)
+        if self.bias is not None:
+            out += self.bias.data.view(-1, 1, 1)
+        return out if x.ndim == 4 else out[0]
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor | None:
+        x_padded, input_shape = self.saved("input_padded"), self.saved("input_shape")
+        output_size = self._output_size(input_shape)
+        grad_output = detached(check_tensor(
+            self, "grad_output", grad_output, like=x_padded,
+            shape=(*input_shape[:-3], self.out_channels, *output_size)))
+        n, g = x_padded.shape[0], self.groups
+        grad = grad_output.reshape(n, g, self.out_channels // g, -1)  # G: (N, g, O/g, L)
+        weight = self.weight.data.view(g, self.out_channels // g, -1)  # W: (g, O/g, K/g)
+        grad_weight = torch.zeros_like(weight)
+        grad_padded = x_padded.new_zeros(x_padded.shape) if self.needs_input_grad else None
+        for chunk in self._chunks(n, output_size):
+            columns = _im2col(x_padded[chunk], self.kernel_size, self.stride, self.dilation,
+                              output_size)  # recomputed: cheaper than keeping kH * kW copies
+            columns = columns.view(columns.shape[0], g, -1, columns.shape[2])
+            grad_weight += grad[chunk].matmul(columns.transpose(2, 3)).sum(0)  # sum_n G_n X_n^T
+            if grad_padded is not None:
+                grad_columns = weight.transpose(1, 2).matmul(grad[chunk])  # W^T G: (n, g, K/g, L)
+                _col2im(grad_columns, grad_padded[chunk], self.kernel_size, self.stride,
+                        self.dilation, output_size)  # scatter-add the columns back
+        grad_weight = grad_weight.view(self.weight.shape)
+        if self.weight.grad is None:  # after zero_grad(set_to_none=True): write a new one
+            self.weight.grad = grad_weight
+        else:
+            self.weight.grad += grad_weight
+        if self.bias is not None:
+            grad_bias = grad.sum((0, 3)).view(-1)  # sum over images and pixels
+            if self.bias.grad is None:
+                self.bias.grad = grad_bias
+            else:
+                self.bias.grad += grad_bias
+        if grad_padded is None:  # needs_input_grad is False, e.g. the first layer
+            return None
+        grad_input = self._unpad(grad_padded, (n, *input_shape[-3:]))
+        return grad_input if len(input_shape) == 4 else grad_input[0]
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
+        return text

@@ -77,6 +77,9 @@ class _BatchNorm(Module):
         values = x.reshape(x.shape[0], self.num_features, -1)  # (N, C, L)
         # as torch: batch statistics in training, and always without running statistics
         self.batch_statistics = self.training or self.running_mean is None
+        if self.eps < 0 or (self.batch_statistics and self.eps <= 0):  # as torch
+            raise ValueError(f"{name}: eps must be positive with batch statistics and "
+                             f"non-negative with running ones, got eps={self.eps}")
         if self.batch_statistics:
             n = values.shape[0] * values.shape[2]
             if n == 1:

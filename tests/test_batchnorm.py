@@ -344,3 +344,14 @@ def test_wrong_types_and_grad_output_are_refused():
     with pytest.raises(ValueError, match=r"BatchNorm1d: grad_output must have shape \(2, 3\), "
                                          r"got \(3, 2\)"):
         layer.backward(torch.zeros(3, 2))
+
+
+def test_eps_must_be_positive_with_batch_statistics_as_torch():
+    x = torch.randn(4, 2)
+    for layer in (dl.BatchNorm1d(2, eps=0.0), dl.BatchNorm1d(2, eps=-1e-5).eval()):
+        with pytest.raises(ValueError, match=r"BatchNorm1d: eps must be positive with batch "
+                                             r"statistics and non-negative with running ones"):
+            layer(x)
+        with pytest.raises(ValueError, match="eps must be"):  # torch refuses both too
+            torch.nn.BatchNorm1d(2, eps=layer.eps).train(layer.training)(x)
+    assert dl.BatchNorm1d(2, eps=0.0).eval()(x).shape == (4, 2)  # running statistics: allowed

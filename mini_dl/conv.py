@@ -68,9 +68,9 @@ def _col2im(grad_columns: torch.Tensor, grad_padded: torch.Tensor, kernel_size, 
     grad_columns = grad_columns.view(n, c, k_h, k_w, h_out, w_out)
     grad_rows = grad_columns.new_zeros(n, c, k_w, h_padded, w_out)
     for p in range(k_h):
-        grad_rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h] += grad_columns[:, :, p]
-    for q in range(k_w):
-        grad_padded[..., d_w * q:d_w * q + s_w * (w_out - 1) + 1:s_w] += grad_rows[:, :, q]
+        grad_rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h].add_(grad_columns[:, :, p])
+    for q in range(k_w):  # (add_ on the slice: `slice += ...` would copy it back onto itself)
+        grad_padded[..., d_w * q:d_w * q + s_w * (w_out - 1) + 1:s_w].add_(grad_rows[:, :, q])
 
 
 class Conv2d(Module):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import mini_dl as dl
+import torch_twin
 
 # -- correct modules pass -------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ def test_report_string_has_a_header_a_row_per_tensor_and_the_tolerances():
     assert all(line.endswith("yes") for line in rows)
     assert "(4, 3)" in rows[1] and "(2, 3)" in rows[2] and "(2,)" in rows[3]
     assert lines[-1] == ("tolerances: relative error <= 1e-08 (autograd), "
-                         "<= 1e-06 (finite differences)")
+                         "<= 1e-06 (finite differences), or absolute error <= 1e-12 and 1e-08")
     assert repr(report) == str(report)
 
 
@@ -323,3 +324,24 @@ def test_a_torch_reference_is_checked_in_the_mode_of_the_module():
     # and the reference follows it into eval mode
     assert dl.check_gradients(dl.Dropout(0.5).eval(), (4, 3),
                               reference=torch.nn.Dropout(0.5)).passed
+
+
+def test_a_gradient_that_is_zero_up_to_round_off_passes_on_its_absolute_error():
+    # batch normalisation subtracts each channel's mean, so the convolution's bias before it has
+    # a zero gradient: relative errors of round-off against round-off are meaningless
+    torch.manual_seed(0)
+    model = dl.Sequential(dl.Conv2d(2, 3, 3), dl.BatchNorm2d(3))
+    report = dl.check_gradients(model, (2, 2, 5, 5), reference=torch_twin.to_torch(model))
+    bias = next(row for row in report.rows if row.name == "0.bias")
+    assert bias.autograd_abs < 1e-12 and bias.autograd_rel > 1e-8  # the reason for the floor
+    assert report.passed, report
+
+
+def test_the_absolute_floor_does_not_hide_a_small_error_in_an_order_one_gradient():
+    class Nudged(dl.Tanh):
+        def backward(self, grad_output):
+            return super().backward(grad_output) + 1e-7
+
+    report = dl.check_gradients(Nudged(), (4, 3))
+    assert not report.passed
+    assert [row.passed for row in report.rows] == [True, False]

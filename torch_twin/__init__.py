@@ -38,10 +38,10 @@ CONSTRUCTOR_ARGUMENTS = {
     "AdaptiveAvgPool2d": ("output_size",),
     "Flatten": ("start_dim", "end_dim"),
     "Unflatten": ("dim", "unflattened_size"),
-    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-    "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias"),
+    "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias"),
     "LayerNorm": ("normalized_shape", "eps", "elementwise_affine", "bias"),
-    "GroupNorm": ("num_groups", "num_channels", "eps", "affine"),
+    "GroupNorm": ("num_groups", "num_channels", "eps", "affine", "bias"),
     "Dropout": ("p",),
 }
 LOSSES = ("MSELoss", "CrossEntropyLoss")
@@ -51,12 +51,9 @@ def _arguments(module, names: tuple[str, ...]) -> dict:
     """The constructor arguments of ``module`` (either framework's), read off its attributes."""
     arguments = {}
     for name in names:
-        if name == "bias":
-            if isinstance(module, (dl.LayerNorm, torch.nn.LayerNorm)) \
-                    and not module.elementwise_affine:
-                arguments[name] = True  # no parameters at all; torch's default
-            else:
-                arguments[name] = module.bias is not None
+        if name == "bias":  # a norm without affine parameters has no bias either: the default
+            affine = getattr(module, "elementwise_affine", getattr(module, "affine", True))
+            arguments[name] = module.bias is not None if affine else True
         else:
             arguments[name] = getattr(module, name)
     return arguments

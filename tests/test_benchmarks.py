@@ -178,3 +178,20 @@ def test_lenet_training_steps_agree_with_torch_in_float64_with_momentum(name):
     for (key, buffer), twin_buffer in zip(ours.state_dict().items(),
                                           theirs.state_dict().values()):
         assert torch.allclose(buffer, twin_buffer, rtol=0, atol=1e-12), key
+
+
+@pytest.mark.parametrize("framework", ["mini_dl", "torch"])
+def test_profile_by_layer_times_the_forward_and_backward_of_every_layer(framework):
+    case = benchmark.CNN_CASES["lenet_bn"]
+    table = benchmark.profile_by_layer(framework, case, 4, steps=1, warmup=1)
+    layers = [f"{index} {type(layer).__name__}" for index, layer in enumerate(case.model())]
+    for layer in layers:
+        assert table[layer, "forward"]["total"] > 0, layer
+    for layer in layers[1:]:  # the first convolution's backward: its weight gradient
+        assert (layer, "backward") in table, layer
+    assert ("0 Conv2d", "backward") in table and ("SGD", "step") in table
+    assert ("loss", "forward") in table and ("loss", "backward") in table
+    for entry in table.values():  # the operators add up to the total
+        assert entry["total"] == pytest.approx(sum(entry["operators"].values()))
+    # the wrapping is undone: mini_dl's methods are its own again
+    assert benchmark.dl.Conv2d.forward.__qualname__ == "Conv2d.forward"

@@ -311,6 +311,138 @@ def profiled(**options):
         os.close(devnull)
 
 
+def profile_by_layer(framework: str, case: Case, batch_size: int | None = None, *,
+                     steps: int = 10, warmup: int = 3) -> dict[tuple[str, str], dict]:
+    """Where the time of a training step goes, layer by layer: ``{(layer, phase): {"total":
+    seconds, "operators": {name: seconds}}}``, per step, averaged over ``steps`` profiled steps
+    (``torch.profiler``, CPU time) after ``warmup``.
+
+    ``layer`` is ``"<index> <class>"`` for the model's layers, ``"loss"``, ``"SGD"``, or
+    ``"other"`` (what runs outside them: in torch the seed gradient of ``backward()`` and
+    ``AccumulateGrad``, which adds each parameter's gradient into ``.grad``); ``phase`` is
+    ``"forward"``, ``"backward"``, ``"step"`` or ``"zero_grad"``. ``operators`` splits the total
+    into the self time of each tensor operator run inside, and ``"(between operators)"``, the
+    time of the code around them (Python; the autograd engine). mini_dl is timed through a range around
+    each ``forward``/``backward``; torch's forwards through module hooks, its backwards through
+    the autograd node that each forward operator recorded (matched by sequence number).
+    """
+    batch_size = batch_size or case.batch_size
+    reference = case.model()
+    x, target = case.batches(batch_size, 1)[0]
+    model, step = training_step(framework, case, reference)
+    labels = {id(layer): f"{index} {type(layer).__name__}" for index, layer in enumerate(model)}
+
+    def label(module) -> str | None:
+        if type(module).__name__ in ("MSELoss", "CrossEntropyLoss"):
+            return "loss"
+        return labels.get(id(module))
+
+    for _ in range(warmup):
+        step(x, target)
+    labelled = _mini_dl_ranges if framework == "mini_dl" else _torch_ranges
+    with labelled(label), profiled() as profiler:
+        for _ in range(steps):
+            step(x, target)
+    return _attribute(profiler.events(), steps)
+
+
+@contextlib.contextmanager
+def _mini_dl_ranges(label):
+    """Every mini_dl module's forward/backward and SGD's step/zero_grad run inside a profiler
+    range named after them, while the context lasts (the classes' methods are wrapped)."""
+    methods = [(cls, name) for cls in _subclasses(dl.Module) for name in ("forward", "backward")
+               if name in vars(cls)] + [(dl.SGD, "step"), (dl.SGD, "zero_grad")]
+    originals = [getattr(cls, name) for cls, name in methods]
+
+    def ranged(function, name):
+        def method(self, *args, **kwargs):
+            where = "SGD" if isinstance(self, dl.SGD) else label(self)
+            if where is None:
+                return function(self, *args, **kwargs)
+            with torch.profiler.record_function(f"{where}.{name}"):
+                return function(self, *args, **kwargs)
+        return method
+
+    try:
+        for (cls, name), function in zip(methods, originals):
+            setattr(cls, name, ranged(function, name))
+        yield
+    finally:
+        for (cls, name), function in zip(methods, originals):
+            setattr(cls, name, function)
+
+
+def _subclasses(cls) -> list[type]:
+    return [cls] + [sub for child in cls.__subclasses__() for sub in _subclasses(child)]
+
+
+@contextlib.contextmanager
+def _torch_ranges(label):
+    """Every labelled torch.nn module's forward runs inside a profiler range named after it."""
+    from torch.nn.modules import module as torch_module
+
+    open_ranges = []
+
+    def enter(module, _):
+        if label(module) is not None:
+            open_ranges.append(torch.profiler.record_function(f"{label(module)}.forward"))
+            open_ranges[-1].__enter__()
+
+    def leave(module, _, __):
+        if label(module) is not None:
+            open_ranges.pop().__exit__(None, None, None)
+
+    handles = [torch_module.register_module_forward_pre_hook(enter),
+               torch_module.register_module_forward_hook(leave)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _attribute(events, steps: int) -> dict[tuple[str, str], dict]:
+    """Sum the events' self times onto the nearest enclosing layer range (see
+    :func:`profile_by_layer`)."""
+    def parents(event):
+        while event is not None:
+            yield event
+            event = event.cpu_parent
+
+    def ranged(event) -> tuple[str, str] | None:
+        if event.name.startswith("Optimizer."):  # torch: "Optimizer.step#SGD.step"
+            return "SGD", event.name.split(".")[-1]
+        layer, _, phase = event.name.rpartition(".")
+        if phase in ("forward", "backward", "step", "zero_grad") and layer:
+            return layer, phase
+        return None
+
+    # torch's backward: an autograd node has the sequence number of the forward operator
+    # that recorded it; the forward operator ran inside a labelled range
+    forward_of = {}
+    for event in events:
+        where = next((ranged(e) for e in parents(event) if ranged(e)), None)
+        if where and where[1] == "forward" and event.sequence_nr >= 0:
+            forward_of.setdefault(event.sequence_nr, where[0])
+    table: dict[tuple[str, str], dict] = {}
+    for event in events:
+        where, own = None, None
+        for e in parents(event):
+            where = ranged(e)
+            if where is None and e.name.startswith("autograd::engine::evaluate_function"):
+                where = (forward_of.get(e.sequence_nr, "other"), "backward")
+            if where is not None:
+                own = e is event
+                break
+        where = where or ("other", "")
+        entry = table.setdefault(where, {"total": 0.0, "operators": {}})
+        name = "(between operators)" if own else event.name
+        seconds = event.self_cpu_time_total / 1e6 / steps
+        entry["total"] += seconds
+        entry["operators"][name] = entry["operators"].get(name, 0.0) + seconds
+    return table
+
+
 def crossings(results: list[dict]) -> list[tuple[int, int]]:
     """Pairs of consecutive batch sizes between which the median ratio crosses 1."""
     return [(a["batch_size"], b["batch_size"]) for a, b in itertools.pairwise(results)

@@ -126,6 +126,14 @@ def test_conv2d_gives_the_same_result_however_many_images_go_through_im2col_at_o
         torch.testing.assert_close(ours.grad, reference.grad, **FLOAT64_TOLERANCE)
 
 
+def test_conv2d_takes_an_empty_batch_as_torch_does():
+    layer = conv64(2, 3, 3, padding=1)
+    out = layer(torch.zeros(0, 2, 5, 4, dtype=torch.float64))
+    assert out.shape == torch_twin.to_torch(layer)(torch.zeros(0, 2, 5, 4, dtype=torch.float64)).shape
+    assert layer.backward(torch.zeros(0, 3, 5, 4, dtype=torch.float64)).shape == (0, 2, 5, 4)
+    assert layer.weight.grad.abs().sum() == 0
+
+
 def test_conv2d_first_layer_skips_input_gradient_and_still_gets_parameter_gradients(
         random_tensor):
     layer, reference = conv64(2, 3, 3, padding=1), conv64(2, 3, 3, padding=1)

@@ -1,4 +1,4 @@
-"""Conv2d: a 2-D convolution written as one matrix product per image (im2col)."""
+"""Conv2d: a 2-D convolution written as matrix products per image (im2col)."""
 from __future__ import annotations
 
 import math
@@ -33,43 +33,34 @@ def _border_index(size: int, before: int, after: int, mode: str, device) -> torc
     return p.remainder(size)  # circular: size-2 size-1 | 0 1 ... size-1 | 0 1
 
 
-def _im2col(x_padded: torch.Tensor, kernel_size, stride, dilation, output_size) -> torch.Tensor:
-    """The columns X of a padded batch (N, C, Hp, Wp): shape (N, C * kH * kW, Ho * Wo), where
-    X[n, (c, p, q), (i, j)] = x_padded[n, c, s_H i + d_H p, s_W j + d_W q] is what kernel tap
-    (p, q) of channel c sees at output pixel (i, j).
-
-    Two copies through strided views, each reading runs of memory rather than single values:
-    first along the width, rows[n, c, q, r, j] = x_padded[n, c, r, s_W j + d_W q] (runs of Wo);
-    then along the height, X[n, c, p, q, i, j] = rows[n, c, q, s_H i + d_H p, j] (runs of
-    Ho * Wo when s_H = 1). One direct copy of the 6-d view (runs of Wo only) took 2.7x as
-    long for LeNet's second layer (64 images of 6 x 14 x 14, 5 x 5 kernel)."""
-    (n, c, h_padded, _), (k_h, k_w), (s_h, s_w), (d_h, d_w) = x_padded.shape, kernel_size, \
-        stride, dilation
-    h_out, w_out = output_size
+def _unfold_width(x_padded: torch.Tensor, kernel_size, stride, dilation,
+                  output_size) -> torch.Tensor:
+    """The padded batch (N, C, Hp, Wp) seen through each kernel column q: ``rows`` of shape
+    (N, C, kW, Hp, Wo), rows[n, c, q, r, j] = x_padded[n, c, r, s_W j + d_W q]. One copy of a
+    strided view, kW times the input's size."""
+    (n, c, h_padded, _), k_w, (s_w, d_w), w_out = x_padded.shape, kernel_size[1], \
+        (stride[1], dilation[1]), output_size[1]
     stride_n, stride_c, stride_h, stride_w = x_padded.stride()
-    rows = x_padded.as_strided((n, c, k_w, h_padded, w_out),
-                               (stride_n, stride_c, d_w * stride_w, stride_h, s_w * stride_w))
-    rows = rows.contiguous()  # (N, C, kW, Hp, Wo)
-    stride_n, stride_c, stride_q, stride_r, stride_j = rows.stride()
-    columns = rows.as_strided((n, c, k_h, k_w, h_out, w_out),
-                              (stride_n, stride_c, d_h * stride_r, stride_q, s_h * stride_r,
-                               stride_j))
-    return columns.reshape(n, c * k_h * k_w, h_out * w_out)
+    return x_padded.as_strided((n, c, k_w, h_padded, w_out), (stride_n, stride_c,
+                               d_w * stride_w, stride_h, s_w * stride_w)).contiguous()
 
 
-def _col2im(grad_columns: torch.Tensor, grad_padded: torch.Tensor, kernel_size, stride,
-            dilation, output_size) -> None:
-    """The gradient of :func:`_im2col`, added into ``grad_padded`` (N, C, Hp, Wp): every column
-    entry goes back onto the padded-input pixel it was read from, overlapping windows adding
-    up. The two copies in reverse: kH additions of strided slices along the height, then kW
-    along the width."""
-    (n, c, h_padded, _), (k_h, k_w), (s_h, s_w), (d_h, d_w) = grad_padded.shape, kernel_size, \
-        stride, dilation
-    h_out, w_out = output_size
-    grad_columns = grad_columns.view(n, c, k_h, k_w, h_out, w_out)
-    grad_rows = grad_columns.new_zeros(n, c, k_w, h_padded, w_out)
-    for p in range(k_h):
-        grad_rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h].add_(grad_columns[:, :, p])
+def _im2col_block(rows: torch.Tensor, p: int, groups: int, stride, dilation,
+                  h_out: int) -> torch.Tensor:
+    """Block p of the im2col matrix, the rows of X that kernel row p reads, per image and group:
+    shape (N * g, C/g * kW, Ho * Wo), X_p[(n, g), (c, q), (i, j)] = rows[n, c, q, s_H i + d_H p, j].
+    With s_H = 1 it is a view: the kH blocks are one matrix shifted by d_H rows, so X itself,
+    kH * kW times the input's size, is never built. (With s_H > 1, reshape copies.)"""
+    (n, c, k_w, _, w_out), (s_h, d_h) = rows.shape, (stride[0], dilation[0])
+    block = rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]  # (N, C, kW, Ho, Wo)
+    return block.reshape(n * groups, c // groups * k_w, h_out * w_out)
+
+
+def _fold_width(grad_rows: torch.Tensor, grad_padded: torch.Tensor, stride, dilation) -> None:
+    """The gradient of :func:`_unfold_width`, added into ``grad_padded`` (N, C, Hp, Wp): each
+    kernel column's rows go back where they were read, kW additions of strided slices
+    (overlapping windows add up)."""
+    (_, _, k_w, _, w_out), (s_w, d_w) = grad_rows.shape, (stride[1], dilation[1])
     for q in range(k_w):  # (add_ on the slice: `slice += ...` would copy it back onto itself)
         grad_padded[..., d_w * q:d_w * q + s_w * (w_out - 1) + 1:s_w].add_(grad_rows[:, :, q])
 
@@ -85,13 +76,14 @@ class Conv2d(Module):
     the border reflected, replicated or wrapped around, by ``padding_mode``). Output channel o
     sees only the ``in_channels / groups`` input channels of its group.
 
-    Computed as a matrix product per image (im2col): the columns ``X`` of shape
-    ``(N, K, L)``, K = C/groups * kH * kW values under the kernel for each of the L = Ho * Wo
-    output pixels, then ``y = W X + b`` with W viewed as ``(out, K)`` (per group), which is
-    ``(N, out, L)``, the NCHW output without a transpose. The columns repeat every input value
-    up to kH * kW times, so they are built a few images at a time (at most ``columns_budget``
-    values at once) and not kept: like torch, forward caches only the (padded) input, and
-    backward builds the columns again.
+    Computed as matrix products (im2col): per image, the columns ``X`` of shape ``(K, L)`` hold
+    the K = C/groups * kH * kW values under the kernel for each of the L = Ho * Wo output
+    pixels, and ``Y = W X + b`` with W viewed as ``(out, K)`` (per group) is ``(out, L)``, the
+    NCHW output without a transpose. X repeats every input value up to kH * kW times, so it is
+    never built whole: its rows come in kH blocks X_p, one per kernel row p, and with stride 1
+    every block is a shifted view of one matrix, the input unfolded along the width only (kW
+    times its size). So ``Y = sum_p W_p X_p``, with W_p = W[:, :, p] viewed as
+    ``(out, C/groups * kW)``. Like torch, forward caches only the (padded) input.
 
     Args:
         in_channels, out_channels: C and O; both divisible by ``groups``.
@@ -109,11 +101,14 @@ class Conv2d(Module):
     from the same range, fan_in = in / groups * kH * kW.
 
     Backward, with ``G = dL/dy`` viewed as ``(N, out, L)``:
-        dL/dW = sum_n G_n X_n^T     (out, K): the correlation of the input with G
+        dL/dW = sum_n G_n X_n^T     (out, K): the correlation of the input with G; block by
+                                    block, dL/dW_p = sum_n G_n X_p,n^T
         dL/dX = W^T G               (N, K, L), scattered back onto the input (col2im: each
                                     column added where it was read), i.e. the "full"
-                                    convolution of G with the flipped kernel; padded borders
-                                    fold back onto the pixels they copied
+                                    convolution of G with the flipped kernel; block by block,
+                                    W_p^T G added onto the rows X_p read, then the rows onto
+                                    the input; padded borders fold back onto the pixels they
+                                    copied
         dL/db = sum_{n, l} G        (out,)
 
     With ``needs_input_grad = False`` backward skips dL/dx and returns None.
@@ -175,8 +170,6 @@ class Conv2d(Module):
         self.input_padded = None
         self.input_shape = None
 
-    columns_budget = 2 ** 18  # values of im2col columns held at once (1 MiB in float32)
-
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """torch.nn.Conv2d's draws: weight by kaiming_uniform_(a=sqrt(5)), which is
         U(-1/sqrt(fan_in), 1/sqrt(fan_in)), then bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
@@ -231,72 +224,71 @@ class Conv2d(Module):
                              f"{self._sides}")
         return tuple((p - span) // s + 1 for p, span, s in zip(padded, spans, self.stride))
 
-    def _chunks(self, n: int, output_size) -> list[slice]:
-        """Slices of the batch small enough that their columns hold at most ``columns_budget``
-        values: im2col multiplies memory by kH * kW, so images go through it a few at a time."""
-        per_image = self.weight.data[0].numel() * self.groups * output_size[0] * output_size[1]
-        count = max(1, -(-n * per_image // self.columns_budget))  # ceil
-        size = max(1, -(-n // count))
-        return [slice(start, start + size) for start in range(0, max(n, 1), size)]  # n = 0: one
+    def _weight_block(self, p: int, n: int) -> torch.Tensor:
+        """W_p, the weights of kernel row p, for every image and group: (N * g, O/g, C/g * kW)."""
+        g = self.groups
+        weight = self.weight.data[:, :, p].reshape(g, self.out_channels // g, -1)
+        return weight.expand(n, -1, -1, -1).reshape(n * g, *weight.shape[1:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor(self, "input", x, like=self.weight.data)
         if x.ndim not in (3, 4) or x.shape[-3] != self.in_channels:
             raise ValueError(f"Conv2d: input must have shape (N, {self.in_channels}, H, W) or "
                              f"({self.in_channels}, H, W), got {tuple(x.shape)}")
-        output_size = self._output_size(x.shape)
+        (h_out, w_out), n = self._output_size(x.shape), (x.shape[0] if x.ndim == 4 else 1)
         x_padded = self._pad(x if x.ndim == 4 else x.unsqueeze(0))
         self.input_padded = detached(x_padded)  # as torch: the input only, not its columns
         self.input_shape = x.shape
-        n, g = x_padded.shape[0], self.groups
-        weight = self.weight.data.view(g, self.out_channels // g, -1)  # W: (g, O/g, K/g)
-        outputs = []
-        for chunk in self._chunks(n, output_size):
-            columns = _im2col(x_padded[chunk], self.kernel_size, self.stride, self.dilation,
-                              output_size)  # X: (n, K, L), K = C * kH * kW, L = Ho * Wo
-            columns = columns.view(columns.shape[0], g, weight.shape[2], columns.shape[2])
-            outputs.append(weight.matmul(columns))  # W X: (n, g, O/g, L), in NCHW order
-        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
-        out = out.view(n, self.out_channels, *output_size)
+        rows = _unfold_width(x_padded, self.kernel_size, self.stride, self.dilation, (h_out, w_out))
+        out = None  # Y = W X = sum_p W_p X_p: (N * g, O/g, L), which is NCHW order
+        for p in range(self.kernel_size[0]):
+            block = _im2col_block(rows, p, self.groups, self.stride, self.dilation, h_out)
+            if out is None:
+                out = torch.bmm(self._weight_block(p, n), block)
+            else:
+                out.baddbmm_(self._weight_block(p, n), block)  # out += W_p X_p
+        out = out.view(n, self.out_channels, h_out, w_out)
         if self.bias is not None:
             out += self.bias.data.view(-1, 1, 1)
         return out if x.ndim == 4 else out[0]
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor | None:
         x_padded, input_shape = self.saved("input_padded"), self.saved("input_shape")
-        output_size = self._output_size(input_shape)
+        (h_out, w_out), n, g = self._output_size(input_shape), x_padded.shape[0], self.groups
         grad_output = detached(check_tensor(
             self, "grad_output", grad_output, like=x_padded,
-            shape=(*input_shape[:-3], self.out_channels, *output_size)))
-        n, g = x_padded.shape[0], self.groups
-        weight = self.weight.data.view(g, self.out_channels // g, -1)  # W: (g, O/g, K/g)
-        h_out, w_out = output_size
-        grad = grad_output.reshape(n, g, weight.shape[1], h_out * w_out)  # G: (N, g, O/g, L)
-        grad_weight = torch.zeros_like(weight)
-        grad_padded = x_padded.new_zeros(x_padded.shape) if self.needs_input_grad else None
-        for chunk in self._chunks(n, output_size):
-            columns = _im2col(x_padded[chunk], self.kernel_size, self.stride, self.dilation,
-                              output_size)  # recomputed: cheaper than keeping kH * kW copies
-            columns = columns.view(columns.shape[0], g, weight.shape[2], columns.shape[2])
-            grad_weight += grad[chunk].matmul(columns.transpose(2, 3)).sum(0)  # sum_n G_n X_n^T
-            del columns  # freed before its gradient is made: one chunk of columns at a time
-            if grad_padded is not None:
-                grad_columns = weight.transpose(1, 2).matmul(grad[chunk])  # W^T G: (n, g, K/g, L)
-                _col2im(grad_columns, grad_padded[chunk], self.kernel_size, self.stride,
-                        self.dilation, output_size)  # scatter-add the columns back
-        grad_weight = grad_weight.view(self.weight.shape)
+            shape=(*input_shape[:-3], self.out_channels, h_out, w_out)))
+        grad = grad_output.reshape(n * g, self.out_channels // g, h_out * w_out)  # G
+        rows = _unfold_width(x_padded, self.kernel_size, self.stride, self.dilation,
+                             (h_out, w_out))  # made again: kW times the input, not kept
+        grad_weight = torch.zeros_like(self.weight.data)
+        grad_rows = torch.zeros_like(rows) if self.needs_input_grad else None
+        for p in range(self.kernel_size[0]):
+            block = _im2col_block(rows, p, g, self.stride, self.dilation, h_out)
+            per_image = torch.bmm(grad, block.transpose(1, 2))  # G_n X_p,n^T (N * g, O/g, C/g kW)
+            grad_weight[:, :, p].add_(per_image.view(n, *self.weight.shape[:2], self.kernel_size[1])
+                                      .sum(0))
+            if grad_rows is not None:  # W_p^T G, back onto the rows that block p read
+                grad_block = torch.bmm(self._weight_block(p, n).transpose(1, 2), grad)
+                target = grad_rows[:, :, :, self.dilation[0] * p:
+                                   self.dilation[0] * p + self.stride[0] * (h_out - 1) + 1:
+                                   self.stride[0]]
+                target += grad_block.view(target.shape)
         if self.weight.grad is None:  # after zero_grad(set_to_none=True): write a new one
             self.weight.grad = grad_weight
         else:
             self.weight.grad += grad_weight
         if self.bias is not None:
-            grad_bias = grad.sum((0, 3)).view(-1)  # sum over images and pixels
+            grad_bias = grad_output.sum((0, 2, 3)) if len(input_shape) == 4 else \
+                grad_output.sum((1, 2))  # sum over images and pixels
             if self.bias.grad is None:
                 self.bias.grad = grad_bias
             else:
                 self.bias.grad += grad_bias
-        if grad_padded is None:  # needs_input_grad is False, e.g. the first layer
+        if grad_rows is None:  # needs_input_grad is False, e.g. the first layer
             return None
+        grad_padded = x_padded.new_zeros(x_padded.shape)
+        _fold_width(grad_rows, grad_padded, self.stride, self.dilation)
         grad_input = self._unpad(grad_padded, (n, *input_shape[-3:]))
         return grad_input if len(input_shape) == 4 else grad_input[0]
 

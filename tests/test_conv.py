@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 import mini_dl as dl
 import torch_twin
-from mini_dl import conv
 
 # float64: both sides sum the same products in another order (a few ulps on sums of <= ~100
 # terms), far below 1e-12; a wrong tap or a missing term is an O(1) error
@@ -112,24 +111,10 @@ def test_conv2d_by_hand_on_a_4x4_image_and_a_2x2_kernel():
     assert layer.weight.grad[0, 0].tolist() == [[45, 54], [81, 90]]  # sums of 3x3 windows
 
 
-@pytest.mark.parametrize("budget", [1, 100, 700])
-def test_conv2d_gives_the_same_result_however_many_images_go_through_im2col_at_once(
-        budget, random_tensor):
-    whole, chunked = conv64(3, 4, 3, padding=1, stride=2), conv64(3, 4, 3, padding=1, stride=2)
-    chunked.columns_budget = budget  # 1: one image at a time; 700: a few
-    x, grad_output = random_tensor(5, 3, 6, 7, seed=1), random_tensor(5, 4, 3, 4, seed=2)
-    assert torch.equal(chunked(x), whole(x))
-    torch.testing.assert_close(chunked.backward(grad_output), whole.backward(grad_output),
-                               **FLOAT64_TOLERANCE)
-    for ours, reference in zip(chunked.parameters(), whole.parameters()):
-        # sums over the images in another grouping: a few ulps
-        torch.testing.assert_close(ours.grad, reference.grad, **FLOAT64_TOLERANCE)
-
-
 def test_conv2d_takes_an_empty_batch_as_torch_does():
     layer = conv64(2, 3, 3, padding=1)
-    out = layer(torch.zeros(0, 2, 5, 4, dtype=torch.float64))
-    assert out.shape == torch_twin.to_torch(layer)(torch.zeros(0, 2, 5, 4, dtype=torch.float64)).shape
+    empty = torch.zeros(0, 2, 5, 4, dtype=torch.float64)
+    assert layer(empty).shape == torch_twin.to_torch(layer)(empty).shape == (0, 3, 5, 4)
     assert layer.backward(torch.zeros(0, 3, 5, 4, dtype=torch.float64)).shape == (0, 2, 5, 4)
     assert layer.weight.grad.abs().sum() == 0
 
@@ -183,23 +168,36 @@ def test_conv2d_releases_its_cache_with_retain_caches_false(random_tensor):
         layer.backward(grad_output)
 
 
-def test_conv2d_wrong_backward_fails_the_gradient_checker(monkeypatch):
-    """col2im that puts each column back at the mirrored kernel offset: the input gradient of
-    a convolution with the kernel flipped twice (i.e. not flipped), a classic bug."""
-    right = conv._col2im
+class UnflippedConv2d(dl.Conv2d):
+    """The input gradient as the full convolution of G with the kernel *not* flipped: a classic
+    bug with the right shapes (stride 1, no padding)."""
 
-    def unflipped(grad_columns, grad_padded, kernel_size, *args):
-        k_h, k_w = kernel_size
-        n, c = grad_padded.shape[:2]
-        mirrored = grad_columns.view(n, c, k_h, k_w, -1).flip(2, 3).reshape(grad_columns.shape)
-        right(mirrored, grad_padded, kernel_size, *args)
+    def backward(self, grad_output):
+        super().backward(grad_output)  # the parameter gradients, right
+        k_h, k_w = self.kernel_size
+        wrong = dl.Conv2d(self.out_channels, self.in_channels, self.kernel_size,
+                          padding=(k_h - 1, k_w - 1), bias=False, dtype=grad_output.dtype)
+        wrong.weight.data.copy_(self.weight.data.transpose(0, 1))  # missing .flip(2, 3)
+        return wrong(grad_output)
 
-    layer = conv64(2, 2, 3, padding=1)
-    assert dl.check_gradients(layer, (1, 2, 4, 4)).passed
-    monkeypatch.setattr(conv, "_col2im", unflipped)
-    report = dl.check_gradients(layer, (1, 2, 4, 4))
-    assert not report.passed
+
+def test_conv2d_wrong_backward_fails_the_gradient_checker():
+    layer = conv64(2, 2, 3)
+    assert dl.check_gradients(layer, (1, 2, 5, 5)).passed
+    wrong = UnflippedConv2d(2, 2, 3, dtype=torch.float64)
+    wrong.load_state_dict(layer.state_dict())
+    report = dl.check_gradients(wrong, (1, 2, 5, 5))
     assert [row.name for row in report.rows if not row.passed] == ["input"]
+
+
+def test_conv2d_input_gradient_is_the_full_convolution_with_the_flipped_kernel(random_tensor):
+    layer = conv64(3, 2, (3, 2))
+    x, grad_output = random_tensor(2, 3, 6, 5, seed=1), random_tensor(2, 2, 4, 4, seed=2)
+    layer(x)
+    full = dl.Conv2d(2, 3, (3, 2), padding=(2, 1), bias=False, dtype=torch.float64)
+    full.weight.data.copy_(layer.weight.data.transpose(0, 1).flip(2, 3))
+    torch.testing.assert_close(layer.backward(grad_output), full(grad_output),
+                               **FLOAT64_TOLERANCE)
 
 
 # -- initialisation, state_dict, repr ---------------------------------------------------------

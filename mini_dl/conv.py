@@ -262,33 +262,31 @@ class Conv2d(Module):
         rows = _unfold_width(x_padded, self.kernel_size, self.stride, self.dilation,
                              (h_out, w_out))  # made again: kW times the input, not kept
         grad_weight = torch.zeros_like(self.weight.data)
-        grad_rows = torch.zeros_like(rows) if self.needs_input_grad else None
-        for p in range(self.kernel_size[0]):
+        for p in range(self.kernel_size[0]):  # dL/dW_p = sum_n G_n X_p,n^T
             block = _im2col_block(rows, p, g, self.stride, self.dilation, h_out)
-            per_image = torch.bmm(grad, block.transpose(1, 2))  # G_n X_p,n^T (N * g, O/g, C/g kW)
-            grad_weight[:, :, p].add_(per_image.view(n, *self.weight.shape[:2], self.kernel_size[1])
-                                      .sum(0))
-            if grad_rows is not None:  # W_p^T G, back onto the rows that block p read
-                grad_block = torch.bmm(self._weight_block(p, n).transpose(1, 2), grad)
-                target = grad_rows[:, :, :, self.dilation[0] * p:
-                                   self.dilation[0] * p + self.stride[0] * (h_out - 1) + 1:
-                                   self.stride[0]]
-                target += grad_block.view(target.shape)
-        if self.weight.grad is None:  # after zero_grad(set_to_none=True): write a new one
-            self.weight.grad = grad_weight
-        else:
-            self.weight.grad += grad_weight
-        if self.bias is not None:
-            grad_bias = grad_output.sum((0, 2, 3)) if len(input_shape) == 4 else \
-                grad_output.sum((1, 2))  # sum over images and pixels
-            if self.bias.grad is None:
-                self.bias.grad = grad_bias
+            per_image = torch.bmm(grad, block.transpose(1, 2))  # (N * g, O/g, C/g * kW)
+            grad_weight[:, :, p].add_(per_image.view(n, *self.weight.shape[:2],
+                                                     self.kernel_size[1]).sum(0))
+        grad_bias = grad.view(n, self.out_channels, h_out * w_out).sum((0, 2))  # images, pixels
+        for parameter, gradient in ((self.weight, grad_weight), (self.bias, grad_bias)):
+            if parameter is None:
+                continue
+            if parameter.grad is None:  # after zero_grad(set_to_none=True): write a new one
+                parameter.grad = gradient
             else:
-                self.bias.grad += grad_bias
-        if grad_rows is None:  # needs_input_grad is False, e.g. the first layer
+                parameter.grad += gradient
+        if not self.needs_input_grad:  # e.g. the first layer: its input is the data
             return None
+        rows_shape = rows.shape
+        del rows, block  # freed first: one rows-sized buffer at a time
+        grad_rows = x_padded.new_zeros(rows_shape)
+        (s_h, d_h) = self.stride[0], self.dilation[0]
+        for p in range(self.kernel_size[0]):  # dL/dX_p = W_p^T G, onto the rows block p read
+            grad_block = torch.bmm(self._weight_block(p, n).transpose(1, 2), grad)
+            target = grad_rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]
+            target += grad_block.view(target.shape)
         grad_padded = x_padded.new_zeros(x_padded.shape)
-        _fold_width(grad_rows, grad_padded, self.stride, self.dilation)
+        _fold_width(grad_rows, grad_padded, self.stride, self.dilation)  # the rows onto x_pad
         grad_input = self._unpad(grad_padded, (n, *input_shape[-3:]))
         return grad_input if len(input_shape) == 4 else grad_input[0]
 

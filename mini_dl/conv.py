@@ -240,13 +240,11 @@ class Conv2d(Module):
         self.input_padded = detached(x_padded)  # as torch: the input only, not its columns
         self.input_shape = x.shape
         rows = _unfold_width(x_padded, self.kernel_size, self.stride, self.dilation, (h_out, w_out))
-        out = None  # Y = W X = sum_p W_p X_p: (N * g, O/g, L), which is NCHW order
+        g = self.groups  # Y = W X = sum_p W_p X_p: (N * g, O/g, L), which is NCHW order
+        out = x_padded.new_empty(n * g, self.out_channels // g, h_out * w_out)
         for p in range(self.kernel_size[0]):
-            block = _im2col_block(rows, p, self.groups, self.stride, self.dilation, h_out)
-            if out is None:
-                out = torch.bmm(self._weight_block(p, n), block)
-            else:
-                out.baddbmm_(self._weight_block(p, n), block)  # out += W_p X_p
+            block = _im2col_block(rows, p, g, self.stride, self.dilation, h_out)
+            out.baddbmm_(self._weight_block(p, n), block, beta=0 if p == 0 else 1)  # += W_p X_p
         out = out.view(n, self.out_channels, h_out, w_out)
         if self.bias is not None:
             out += self.bias.data.view(-1, 1, 1)
@@ -262,9 +260,11 @@ class Conv2d(Module):
         rows = _unfold_width(x_padded, self.kernel_size, self.stride, self.dilation,
                              (h_out, w_out))  # made again: kW times the input, not kept
         grad_weight = torch.zeros_like(self.weight.data)
+        per_image = x_padded.new_empty(n * g, self.out_channels // g, self.weight.shape[1] *
+                                       self.kernel_size[1])  # G_n X_p,n^T (N * g, O/g, C/g kW)
         for p in range(self.kernel_size[0]):  # dL/dW_p = sum_n G_n X_p,n^T
             block = _im2col_block(rows, p, g, self.stride, self.dilation, h_out)
-            per_image = torch.bmm(grad, block.transpose(1, 2))  # (N * g, O/g, C/g * kW)
+            per_image.baddbmm_(grad, block.transpose(1, 2), beta=0)  # (beta=0: overwritten)
             grad_weight[:, :, p].add_(per_image.view(n, *self.weight.shape[:2],
                                                      self.kernel_size[1]).sum(0))
         grad_bias = grad.view(n, self.out_channels, h_out * w_out).sum((0, 2))  # images, pixels
@@ -281,8 +281,9 @@ class Conv2d(Module):
         del rows, block  # freed first: one rows-sized buffer at a time
         grad_rows = x_padded.new_zeros(rows_shape)
         (s_h, d_h) = self.stride[0], self.dilation[0]
+        grad_block = x_padded.new_empty(n * g, rows_shape[1] // g * rows_shape[2], h_out * w_out)
         for p in range(self.kernel_size[0]):  # dL/dX_p = W_p^T G, onto the rows block p read
-            grad_block = torch.bmm(self._weight_block(p, n).transpose(1, 2), grad)
+            grad_block.baddbmm_(self._weight_block(p, n).transpose(1, 2), grad, beta=0)
             target = grad_rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]
             target += grad_block.view(target.shape)
         grad_padded = x_padded.new_zeros(x_padded.shape)

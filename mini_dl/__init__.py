@@ -25,6 +25,8 @@ from .train import accuracy, evaluate, f1_score, fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "DISK_RADIUS",
+    "SGD",
     "Adam",
     "AdamW",
     "AdaptiveAvgPool2d",
@@ -33,7 +35,6 @@ __all__ = [
     "BatchNorm2d",
     "Conv2d",
     "CrossEntropyLoss",
-    "DISK_RADIUS",
     "Dropout",
     "Flatten",
     "GradCheckReport",
@@ -48,7 +49,6 @@ __all__ = [
     "Parameter",
     "ReLU",
     "ReduceLROnPlateau",
-    "SGD",
     "Sequential",
     "Sigmoid",
     "Tanh",

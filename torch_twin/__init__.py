@@ -25,7 +25,6 @@ import torch
 
 import mini_dl as dl
 
-
 # Layers whose constructor arguments are attributes of the same names on both sides (mini_dl
 # keeps torch.nn's attribute names); "bias" is read as "has a bias parameter".
 CONSTRUCTOR_ARGUMENTS = {

@@ -100,7 +100,8 @@ class Conv2d(Module):
     ``kaiming_uniform_(a=sqrt(5))``, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), then the bias
     from the same range, fan_in = in / groups * kH * kW.
 
-    Backward, with ``G = dL/dy`` viewed as ``(N, out, L)``:
+    Backward, with ``G = dL/dy`` viewed as ``(N, out, L)``::
+
         dL/dW = sum_n G_n X_n^T     (out, K): the correlation of the input with G; block by
                                     block, dL/dW_p = sum_n G_n X_p,n^T
         dL/dX = W^T G               (N, K, L), scattered back onto the input (col2im: each

@@ -175,14 +175,14 @@ class LayerNorm(Module):
 class GroupNorm(Module):
     r"""Group normalisation, as ``torch.nn.GroupNorm``: the C channels of each example are split
     into ``num_groups`` groups of C/num_groups consecutive channels, and each group is
-    normalised over its channels and all positions (n = C/num_groups * prod(*) values)::
+    normalised over its channels and all positions (n = C/num_groups times the number of
+    positions)::
 
         x_hat = (x - mean) / sqrt(var + eps),   y = x_hat * weight_c + bias_c
 
     with the group's mean and biased variance, and a per-channel ``weight`` (ones) and ``bias``
     (zeros) of shape ``(C,)`` when ``affine`` (``bias=False``, keyword only as in torch: no
-    bias). One group is layer norm over (C, *); C groups is
-    instance norm. Training and eval agree.
+    bias). One group is layer norm over ``(C, *)``; C groups is instance norm. Training and eval agree.
 
     Backward, with ``G = dL/dy``, ``G_hat = G * weight``, sums over a group's n values::
 

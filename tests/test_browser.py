@@ -267,6 +267,10 @@ def browser_context(tmp_path_factory, server):
             viewport={"width": 1280, "height": 900},
         )
         context.remote_requests = []
+        # Under `make test` the other worker runs notebooks beside this one: the book's largest
+        # pages (figures inlined as data) then take more than Playwright's default 30 s to load
+        # and typeset on 2 cores. A broken page fails on what it shows, not on how long it took.
+        context.set_default_timeout(180_000)
 
         def route(request_route):
             url = request_route.request.url

@@ -93,21 +93,24 @@ def _mini(module: torch.nn.Module) -> dl.Module:
     raise TypeError(f"from_torch: no mini_dl counterpart known for torch.nn.{name}")
 
 
-def _first_floating(tensors) -> torch.Tensor | None:
-    return next((t for t in tensors if t.is_floating_point()), None)
+def _copy_state(source, target):
+    """``target`` (a twin of ``source``, either framework's) given the dtype and device of the
+    first floating-point tensor of ``source``, its parameters and buffers (through state_dict),
+    and each submodule's train/eval mode."""
+    state = source.state_dict()
+    like = next((t for t in state.values() if t.is_floating_point()), None)
+    if like is not None:
+        target.to(dtype=like.dtype, device=like.device)
+    target.load_state_dict(state)
+    for (_, theirs), (_, ours) in zip(source.named_modules(), target.named_modules()):
+        ours.train(theirs.training)
+    return target
 
 
 def to_torch(module: dl.Module) -> torch.nn.Module:
     """The ``torch.nn`` module with the same structure, parameters and buffers (copied through
     state_dict, so keys and layouts must agree), dtype, device and train/eval mode."""
-    twin = _simple(module)
-    like = _first_floating(module.state_dict().values())
-    if like is not None:
-        twin.to(dtype=like.dtype, device=like.device)
-    twin.load_state_dict(module.state_dict())
-    for (_, ours), (_, theirs) in zip(module.named_modules(), twin.named_modules()):
-        theirs.train(ours.training)
-    return twin
+    return _copy_state(module, _simple(module))
 
 
 def from_torch(twin: torch.nn.Module) -> dl.Module:
@@ -120,14 +123,7 @@ def from_torch(twin: torch.nn.Module) -> dl.Module:
         >>> list(ours.state_dict()) == list(net.state_dict())
         True
     """
-    module = _mini(twin)
-    like = _first_floating(twin.state_dict().values())
-    if like is not None:
-        module.to(dtype=like.dtype, device=like.device)
-    module.load_state_dict(twin.state_dict())
-    for (_, ours), (_, theirs) in zip(module.named_modules(), twin.named_modules()):
-        ours.train(theirs.training)
-    return module
+    return _copy_state(twin, _mini(twin))
 
 
 def fit_torch(model: torch.nn.Module, criterion: torch.nn.Module,

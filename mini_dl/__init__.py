@@ -6,14 +6,14 @@ Everything public is importable from here::
     model = dl.Sequential(dl.Linear(2, 25), dl.ReLU(), dl.Linear(25, 2))
 """
 from . import init
-from .activations import ReLU, Sigmoid, Tanh
+from .activation import ReLU, Sigmoid, Tanh
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv2d
 from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
 from .flatten import Flatten, Unflatten
 from .gradcheck import GradCheckReport, check_gradients
 from .layers import Dropout, Linear
-from .losses import CrossEntropyLoss, MSELoss
+from .loss import CrossEntropyLoss, MSELoss
 from .lr_scheduler import ReduceLROnPlateau
 from .mnist import load_mnist
 from .module import Module, Parameter, Sequential

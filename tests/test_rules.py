@@ -95,7 +95,7 @@ def test_package_source_uses_no_autograd_and_no_torch_nn(path):
 
 def test_the_scan_covers_the_package():
     names = {path.name for path in SOURCES}
-    assert {"module.py", "layers.py", "activations.py", "losses.py", "optim.py", "data.py",
+    assert {"module.py", "layers.py", "activation.py", "loss.py", "optim.py", "data.py",
             "train.py", "gradcheck.py"} <= names
 
 

@@ -22,6 +22,18 @@ PACKAGE = Path(mini_dl.__file__).parent
 SOURCES = sorted(PACKAGE.glob("*.py"))
 EXEMPT_FROM_TORCH_NN_AND_FUNC = {"gradcheck.py"}
 FORBIDDEN_TORCH_MODULES = ("torch.autograd", "torch.nn", "torch.func")
+# Whole layers in disguise: torch functions (and Tensor methods of the same names) that compute a
+# layer, a loss or a softmax in one call, so that nothing would be left to derive. Called as
+# ``torch.NAME(...)``, ``torch.special.NAME(...)`` or ``tensor.NAME(...)``, each is refused.
+WHOLE_LAYER_FUNCTIONS = (
+    "conv1d", "conv2d", "conv3d", "conv_transpose2d", "convolution", "max_pool2d",
+    "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm", "layer_norm",
+    "group_norm", "instance_norm", "native_batch_norm", "native_layer_norm", "embedding",
+    "embedding_bag", "scaled_dot_product_attention", "softmax", "log_softmax", "cross_entropy",
+    "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "huber_loss",
+    "smooth_l1_loss", "l1_loss", "mse_loss", "gelu", "silu", "elu", "leaky_relu", "softplus",
+    "logsigmoid", "dropout", "linear", "bilinear", "im2col", "col2im",
+)
 
 
 def dotted_name(node: ast.AST) -> str | None:
@@ -79,6 +91,8 @@ def violations(source: str, allow: tuple[str, ...] = ()) -> list[str]:
                 if keyword.arg in ("retain_graph", "create_graph"):
                     found.append(f"{line}: {keyword.arg}= (an autograd backward)")
             if isinstance(function, ast.Attribute):
+                if function.attr in WHOLE_LAYER_FUNCTIONS:
+                    found.append(f"{line}: .{function.attr}() computes a whole layer")
                 if function.attr == "requires_grad_" and not (node.args and is_false(node.args[0])):
                     found.append(f"{line}: .requires_grad_()")
                 if dotted_name(function) in ("torch.enable_grad", "torch.set_grad_enabled") \
@@ -122,6 +136,14 @@ FORBIDDEN_SNIPPETS = [
     "import torch as t",
     "import torch_twin",
     "from torch_twin import to_torch",
+    "y = torch.conv2d(x, w)",
+    "y = x.softmax(dim=1)",
+    "y = torch.log_softmax(x, 1)",
+    "y = torch.special.log_softmax(x, 1)",
+    "y = torch.layer_norm(x, (3,))",
+    "y = torch.embedding(w, i)",
+    "y = torch.max_pool2d(x, 2)",
+    "y = torch.batch_norm(x, None, None, None, None, True, 0.1, 1e-5, False)",
 ]
 
 

@@ -269,13 +269,9 @@ class Conv2d(Module):
             grad_weight[:, :, p].add_(per_image.view(n, *self.weight.shape[:2],
                                                      self.kernel_size[1]).sum(0))
         grad_bias = grad.view(n, self.out_channels, h_out * w_out).sum((0, 2))  # images, pixels
-        for parameter, gradient in ((self.weight, grad_weight), (self.bias, grad_bias)):
-            if parameter is None:
-                continue
-            if parameter.grad is None:  # after zero_grad(set_to_none=True): write a new one
-                parameter.grad = gradient
-            else:
-                parameter.grad += gradient
+        self.weight.accumulate_grad(grad_weight)
+        if self.bias is not None:
+            self.bias.accumulate_grad(grad_bias)
         if not self.needs_input_grad:  # e.g. the first layer: its input is the data
             return None
         rows_shape = rows.shape

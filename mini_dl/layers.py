@@ -72,15 +72,13 @@ class Linear(Module):
                                             shape=(*x.shape[:-1], self.out_features), like=x))
         rows = x if x.ndim == 2 else x.reshape(-1, self.in_features)
         grad_rows = grad_output if x.ndim == 2 else grad_output.reshape(-1, self.out_features)
-        if self.weight.grad is None:  # after zero_grad(set_to_none=True): write a new one
+        buffer, beta = self.weight.grad_buffer()  # beta 0 after zero_grad: overwrite, don't add
+        if buffer is None:  # after zero_grad(set_to_none=True): write a new one
             self.weight.grad = grad_rows.t().mm(rows)  # G^T x
         else:
-            self.weight.grad.addmm_(grad_rows.t(), rows)  # += G^T x
+            buffer.addmm_(grad_rows.t(), rows, beta=beta)  # (beta *) grad + G^T x
         if self.bias is not None:
-            if self.bias.grad is None:
-                self.bias.grad = grad_rows.sum(0)  # sum_n G
-            else:
-                self.bias.grad.add_(grad_rows.sum(0))  # += sum_n G
+            self.bias.accumulate_grad(grad_rows.sum(0))  # += sum_n G
         if not self.needs_input_grad:  # e.g. the first layer: its input is the data
             return None
         grad_input = grad_rows.mm(self.weight.data)  # G W

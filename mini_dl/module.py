@@ -93,13 +93,49 @@ def check_size(owner: str, name: str, value: object) -> int:
 class Parameter:
     """A trainable tensor ``data`` and the gradient ``grad`` accumulated for it (same shape, dtype,
     device). ``grad`` starts at zero; backward passes add into it. After
-    ``zero_grad(set_to_none=True)`` it is None until the next backward writes it anew."""
+    ``zero_grad(set_to_none=True)`` it is None until the next backward writes it anew.
+
+    ``zero_grad()`` zeroes lazily: it only marks the gradient *stale*. The next backward then
+    writes its gradient over the old values instead of adding to them (no zeros written, no old
+    values read); anyone who reads ``grad`` before that sees zeros, materialised on the spot. So
+    ``grad`` always reads as the sum of the gradients since the last ``zero_grad``, as in torch.
+    Modules hand their gradients over with :meth:`accumulate_grad` or :meth:`grad_buffer`."""
 
     def __init__(self, data: torch.Tensor):
         if not isinstance(data, torch.Tensor) or not data.is_floating_point():
             raise TypeError(f"Parameter: data must be a floating-point torch.Tensor, got {data!r}")
         self.data = data.detach()
-        self.grad = torch.zeros_like(self.data)
+        self._grad = torch.zeros_like(self.data)
+        self._stale = False  # True after zero_grad(): _grad's values read as zeros
+
+    @property
+    def grad(self) -> torch.Tensor | None:
+        if self._stale:  # zeroed lazily and not written since: the zeros are made now
+            self._grad.zero_()
+            self._stale = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: torch.Tensor | None) -> None:
+        self._grad, self._stale = value, False
+
+    def accumulate_grad(self, gradient: torch.Tensor) -> None:
+        """``grad += gradient``; after ``zero_grad`` (lazy or ``set_to_none=True``) ``gradient``,
+        a new tensor of the parameter's size that nothing else writes to, becomes ``grad``."""
+        if self._grad is None or self._stale:
+            self.grad = gradient.view(self.data.shape)
+        else:
+            self._grad.add_(gradient.view(self.data.shape))
+
+    def grad_buffer(self) -> tuple[torch.Tensor | None, int]:
+        """Where a module writes its gradient in place, as ``(buffer, beta)``: the gradient
+        becomes ``beta * buffer + new`` (``beta`` 0 after a lazy ``zero_grad``: the old values are
+        overwritten, never read; 1 otherwise), e.g. ``buffer.addmm_(a, b, beta=beta)``. ``(None,
+        0)`` after ``zero_grad(set_to_none=True)``: assign ``grad`` instead. The caller must write."""
+        if self._grad is None:
+            return None, 0
+        beta, self._stale = (0 if self._stale else 1), False
+        return self._grad, beta
 
     @property
     def shape(self) -> torch.Size:
@@ -110,16 +146,15 @@ class Parameter:
 
 
 def zero_gradients(parameters: Iterable[Parameter], set_to_none: bool = False) -> None:
-    """``p.grad.zero_()`` for every parameter, in one ``torch._foreach_zero_`` call; or, with
-    ``set_to_none=True``, ``p.grad = None``. A gradient that is already None stays None. Both
-    ``Module.zero_grad`` and ``Optimizer.zero_grad`` call it."""
-    if set_to_none:
-        for parameter in parameters:
+    """Zero every gradient lazily (each reads as zeros from now on, and the next backward writes
+    over it: see :class:`Parameter`); or, with ``set_to_none=True``, ``p.grad = None``. A
+    gradient that is already None stays None. Both ``Module.zero_grad`` and
+    ``Optimizer.zero_grad`` call it."""
+    for parameter in parameters:
+        if set_to_none:
             parameter.grad = None
-        return
-    grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
-    if grads:
-        torch._foreach_zero_(grads)
+        elif parameter._grad is not None:
+            parameter._stale = True
 
 
 class Module:

@@ -84,12 +84,8 @@ def _affine(x_hat: torch.Tensor, weight: Parameter | None, bias: Parameter | Non
 def _accumulate(parameter: Parameter | None, gradient: torch.Tensor) -> None:
     """``parameter.grad += gradient`` (``gradient`` is a new tensor: it becomes the gradient
     where ``zero_grad(set_to_none=True)`` left None)."""
-    if parameter is None:
-        return
-    if parameter.grad is None:
-        parameter.grad = gradient.view(parameter.shape)
-    else:
-        parameter.grad.add_(gradient.view(parameter.shape))
+    if parameter is not None:
+        parameter.accumulate_grad(gradient)
 
 
 class LayerNorm(Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from .data import MiniBatches
-from .module import Module
+from .module import Module, Sequential
 from .optim import Optimizer
 
 
@@ -81,6 +81,8 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
     ``model.backward`` -> ``optimizer.step()``. After each epoch the model is evaluated on the
     whole training set and on ``validation`` (if given). A ``scheduler`` (e.g.
     ``ReduceLROnPlateau``) is stepped with the validation loss, or the train loss without one.
+    The model's first module is told that its input is the data (``needs_input_grad = False``
+    while ``fit`` runs, then restored), so no step computes a gradient nobody reads.
 
     Returns ``{"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"}``, lists with one
     entry per epoch; ``train_loss`` is the mean of the mini-batch losses seen during the epoch.
@@ -95,6 +97,24 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
     if progress:
         from tqdm.auto import tqdm
         epoch_range = tqdm(epoch_range, desc="epochs")
+    first = _first_module(model)
+    needed, first.needs_input_grad = first.needs_input_grad, False  # its input is the data
+    try:
+        _epochs(model, criterion, optimizer, batches, epoch_range, validation, scheduler, history)
+    finally:
+        first.needs_input_grad = needed
+    return history
+
+
+def _first_module(model: Module) -> Module:
+    """The module that receives the data: the first leaf of nested ``Sequential`` containers."""
+    while isinstance(model, Sequential) and len(model):
+        model = model[0]
+    return model
+
+
+def _epochs(model, criterion, optimizer, batches, epoch_range, validation, scheduler,
+            history) -> None:
     x_train, target_train = batches.tensors
     for _ in epoch_range:
         model.train()
@@ -116,4 +136,3 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
         if scheduler is not None:
             scheduler.step(history["val_loss"][-1] if validation is not None
                            else history["train_loss"][-1])
-    return history

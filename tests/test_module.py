@@ -608,3 +608,70 @@ def test_named_modules_lists_every_module_with_its_path():
     twin = torch.nn.Sequential(torch.nn.Linear(2, 2),
                                torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Identity()))
     assert names == [name for name, _ in twin.named_modules()]
+
+
+# -- lazy zeroing: zero_grad marks gradients stale, the next backward writes over them ----------
+def lazy_zeroing_models():
+    torch.manual_seed(0)
+    return {
+        "mlp": (dl.Sequential(dl.Linear(3, 4), dl.ReLU(), dl.Linear(4, 2)).double(), (5, 3)),
+        "cnn": (dl.Sequential(dl.Conv2d(2, 3, 3), dl.BatchNorm2d(3), dl.ReLU(), dl.Flatten(),
+                              dl.Linear(12, 2)).double(), (4, 2, 4, 4)),
+        "norms": (dl.Sequential(dl.Linear(3, 6), dl.LayerNorm(6), dl.Unflatten(1, (6, 1)),
+                                dl.GroupNorm(2, 6), dl.Flatten()).double(), (5, 3)),
+    }
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "norms"])
+@pytest.mark.parametrize("how", ["module", "optimizer"])
+def test_after_lazy_zero_grad_backward_writes_exactly_the_fresh_gradient(name, how, random_tensor):
+    model, shape = lazy_zeroing_models()[name]
+    x = random_tensor(*shape, seed=1)
+    grad_output = random_tensor(*model(x).shape, seed=2)
+    model.backward(grad_output)  # a first gradient, then garbage on top of it
+    for p in model.parameters():
+        p.grad.add_(float("nan"))
+    (model if how == "module" else dl.SGD(model.parameters(), 0.1)).zero_grad()
+    model(x)
+    model.backward(grad_output)
+    lazily = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)  # the reference: every gradient written anew
+    model(x)
+    model.backward(grad_output)
+    for p, grad in zip(model.parameters(), lazily):
+        assert torch.equal(p.grad, grad)  # bit for bit, and no NaN of the stale values
+
+
+def test_a_lazily_zeroed_gradient_reads_as_zeros_and_then_accumulates():
+    layer = dl.Linear(3, 2).double()
+    x, grad_output = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    layer(x)
+    layer.backward(grad_output)
+    once = layer.weight.grad.clone()
+    layer.zero_grad()
+    assert torch.equal(layer.weight.grad, torch.zeros(2, 3, dtype=torch.float64))  # read: zeros
+    layer.backward(grad_output)
+    layer.backward(grad_output)  # after zero_grad, two backwards sum up as always
+    torch.testing.assert_close(layer.weight.grad, 2 * once, rtol=1e-15, atol=0)
+
+
+def test_lazy_zero_grad_keeps_each_gradient_buffer_and_writes_no_zeros():
+    layer = dl.Linear(3, 2)
+    x, grad_output = torch.randn(4, 3), torch.randn(4, 2)
+    layer(x)
+    layer.backward(grad_output)
+    buffer = layer.weight._grad
+    layer.zero_grad()
+    assert layer.weight._stale and not torch.equal(buffer, torch.zeros(2, 3))  # nothing written
+    layer.backward(grad_output)
+    assert layer.weight.grad is buffer  # the next gradient went into the same storage
+
+
+def test_accumulate_grad_after_set_to_none_adopts_the_new_tensor():
+    p = dl.Parameter(torch.zeros(2, 2))
+    p.grad = None
+    gradient = torch.ones(4)
+    p.accumulate_grad(gradient)
+    assert p.grad.shape == (2, 2) and p.grad.data_ptr() == gradient.data_ptr()
+    p.accumulate_grad(torch.ones(2, 2))
+    assert torch.equal(p.grad, torch.full((2, 2), 2.0))

@@ -166,3 +166,17 @@ def test_fit_rejects_batches_that_are_not_minibatches_over_inputs_and_targets():
                 dl.MiniBatches(x, target, target, batch_size=2)]:
         with pytest.raises(TypeError, match=r"fit: batches must be a MiniBatches over \(inputs"):
             dl.fit(model, criterion, optimizer, bad, epochs=1, progress=False)
+
+
+def test_fit_skips_the_datas_gradient_and_restores_the_first_modules_flag():
+    torch.manual_seed(0)
+    inner = dl.Sequential(dl.Linear(2, 3), dl.ReLU())
+    model = dl.Sequential(inner, dl.Linear(3, 2))
+    calls = []
+    first_backward = inner[0].backward
+    inner[0].backward = lambda g: calls.append(inner[0].needs_input_grad) or first_backward(g)
+    x, y = dl.disk_dataset(32, seed=1)
+    dl.fit(model, dl.CrossEntropyLoss(), dl.SGD(model.parameters(), 0.1),
+           dl.MiniBatches(x, y, batch_size=16, seed=0), epochs=1, progress=False)
+    assert calls == [False, False]  # the data's gradient was never computed
+    assert inner[0].needs_input_grad is True  # and the flag is as it was

@@ -18,7 +18,7 @@ from .lr_scheduler import ReduceLROnPlateau
 from .mnist import load_mnist
 from .module import Module, Parameter, Sequential
 from .normalization import GroupNorm, LayerNorm
-from .optim import SGD, Adam, AdamW, Optimizer
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .train import accuracy, evaluate, f1_score, fit
 
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DISK_RADIUS",
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
     "AdaptiveAvgPool2d",
@@ -47,6 +48,7 @@ __all__ = [
     "Module",
     "Optimizer",
     "Parameter",
+    "RMSprop",
     "ReLU",
     "ReduceLROnPlateau",
     "Sequential",

@@ -1,10 +1,21 @@
-"""SGD against torch.optim.SGD, step for step, and the optimizer API."""
+"""mini_dl.optim against torch.optim, step for step: SGD, Adam, AdamW, RMSprop and Adagrad with
+every option, parameter groups, state_dict() both ways, and the errors.
+
+Trajectories are compared after every one of >= 50 steps in float64. With the same gradients in
+(``step_side_by_side``, ``step_both``) both sides run the same float64 operations in the same
+order and agree to the last bit; on a network trained end to end (``train_side_by_side``) the two
+sides' gradients may differ in the last bits (sums in another order), still far below the
+asserted 1e-10.
+"""
 from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mini_dl as dl
+import torch_twin
 
 CONFIGS = {
     "plain": {},
@@ -153,19 +164,21 @@ def test_sgd_state_dict_holds_torch_named_momentum_buffers(random_tensor):
     for step in range(3):
         step_both(optimizer, reference, ours, theirs, random_tensor, step)
     state = optimizer.state_dict()
-    assert state["hyperparameters"]["momentum"] == 0.9
-    for index, (mine, q) in enumerate(zip(state["state"], theirs)):
+    assert state["param_groups"][0]["momentum"] == 0.9 and list(state["state"]) == [0, 1, 2]
+    for index, q in enumerate(theirs):
         expected = reference.state[q]["momentum_buffer"]
-        assert (mine["momentum_buffer"] - expected).abs().max() <= STEP_TOLERANCE, index
+        mine = state["state"][index]["momentum_buffer"]
+        assert (mine - expected).abs().max() <= STEP_TOLERANCE, index
 
 
 def test_optimizer_load_state_dict_rejects_a_state_for_other_parameters(random_tensor):
     ours, _ = twin_parameters(random_tensor)
     state = dl.SGD(ours[:2], lr=0.1).state_dict()
-    with pytest.raises(ValueError, match=r"SGD.load_state_dict: expected state for 3 parameters, "
-                                         r"got 2 parameter states"):
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: parameter group 0 has 2 "
+                                         r"parameters in the state, 3 here"):
         dl.SGD(ours, lr=0.1).load_state_dict(state)
-    with pytest.raises(ValueError, match=r"SGD.load_state_dict: .* got no state"):
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: expected torch.optim's layout "
+                                         r".* got list"):
         dl.SGD(ours, lr=0.1).load_state_dict([])
 
 
@@ -200,7 +213,7 @@ def test_sgd_repr_lists_its_hyperparameters():
 
 def test_base_optimizer_step_is_not_implemented():
     with pytest.raises(NotImplementedError):
-        dl.Optimizer([dl.Parameter(torch.zeros(1))], lr=0.1).step()
+        dl.Optimizer([dl.Parameter(torch.zeros(1))], {"lr": 0.1}).step()
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -262,3 +275,334 @@ def test_sgd_rejects_nesterov_without_momentum_or_with_dampening(config):
 def test_sgd_rejects_invalid_hyperparameters(config, error, match):
     with pytest.raises(error, match=match):
         dl.SGD(one_parameter(), lr=0.1, **config)
+
+
+# -- SGD with momentum, dampening, Nesterov and weight decay on a network ---------------------
+
+TOLERANCE = 1e-10
+SGD_CORNERS = [  # (momentum, dampening, weight_decay, nesterov)
+    (0.0, 0.0, 0.0, False),
+    (0.9, 0.0, 0.0, False),
+    (0.9, 0.5, 0.0, False),
+    (0.5, 1.0, 0.0, False),
+    (0.9, 0.0, 0.0, True),
+    (0.0, 0.0, 0.1, False),
+    (0.9, 0.3, 0.01, False),
+    (0.7, 0.0, 0.05, True),
+]
+
+
+def network(seed: int, hidden: int = 5, classes: int = 3):
+    """A float64 classifier on the disk data, its torch twin and a batch of 32 points."""
+    torch.manual_seed(seed)
+    model = dl.Sequential(dl.Linear(2, hidden), dl.Tanh(), dl.Linear(hidden, classes)).double()
+    x, labels = dl.disk_dataset(32, seed=seed, dtype=torch.float64)
+    return model, torch_twin.to_torch(model), x, labels
+
+
+def sgd_pair(model, twin, lr=0.1, **options):
+    return (dl.SGD(model.parameters(), lr=lr, **options),
+            torch.optim.SGD(twin.parameters(), lr=lr, **options))
+
+
+@pytest.mark.parametrize("momentum, dampening, weight_decay, nesterov", SGD_CORNERS)
+def test_sgd_trajectory_matches_torch_for_50_steps(momentum, dampening, weight_decay, nesterov):
+    model, twin, x, labels = network(seed=0)
+    optimizer, torch_optimizer = sgd_pair(model, twin, momentum=momentum, dampening=dampening,
+                                          weight_decay=weight_decay, nesterov=nesterov)
+    differences = torch_twin.train_side_by_side(model, optimizer, twin, torch_optimizer,
+                                                dl.CrossEntropyLoss(), x, labels, steps=50)
+    assert max(differences) <= TOLERANCE
+    assert model[0].weight.data.sub(twin[0].weight.detach()).abs().max() <= TOLERANCE
+
+
+def bumpy_gradient(w: torch.Tensor) -> torch.Tensor:
+    """The gradient of sum(-cos(3w)/3 + w^2/4 - w/5): it depends on w, so a wrong update
+    changes every later gradient too."""
+    return torch.sin(3 * w) + 0.5 * w - 0.2
+
+
+@settings(max_examples=20, deadline=None)
+@given(corner=st.sampled_from(SGD_CORNERS), shapes=st.lists(
+    st.lists(st.integers(1, 4), min_size=0, max_size=3), min_size=1, max_size=3),
+       lr=st.floats(1e-3, 1.0), seed=st.integers(0, 2**16))
+def test_sgd_matches_torch_on_random_shapes(corner, shapes, lr, seed, random_tensor):
+    """Same gradients in, so only the update rule can differ (and does not, to the last bit)."""
+    momentum, dampening, weight_decay, nesterov = corner
+    starts = [random_tensor(*shape, seed=seed + k) for k, shape in enumerate(shapes)]
+    ours = [dl.Parameter(start.clone()) for start in starts]
+    theirs = [start.clone().requires_grad_() for start in starts]
+    options = {"lr": lr, "momentum": momentum, "dampening": dampening,
+               "weight_decay": weight_decay, "nesterov": nesterov}
+    differences = torch_twin.step_side_by_side(dl.SGD(ours, **options),
+                                               torch.optim.SGD(theirs, **options),
+                                               bumpy_gradient, steps=50)
+    assert max(differences) <= TOLERANCE
+
+
+def test_momentum_buffer_starts_at_the_gradient_and_matches_torch():
+    p = dl.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    optimizer = dl.SGD([p], lr=0.1, momentum=0.9, dampening=0.5)
+    p.grad.copy_(torch.tensor([1.0, -1.0]))
+    optimizer.step()  # first step: buffer = g, no dampening applied
+    assert optimizer.state[0]["momentum_buffer"].tolist() == [1.0, -1.0]
+    optimizer.step()  # then: buffer = 0.9 * buffer + 0.5 * g
+    assert optimizer.state[0]["momentum_buffer"].tolist() == [1.4, -1.4]
+
+    model, twin, x, labels = network(seed=1)
+    optimizer, torch_optimizer = sgd_pair(model, twin, momentum=0.9, dampening=0.2,
+                                          weight_decay=0.01)
+    torch_twin.train_side_by_side(model, optimizer, twin, torch_optimizer,
+                                  dl.CrossEntropyLoss(), x, labels, steps=5)
+    for state, p in zip(optimizer.state, twin.parameters()):
+        torch.testing.assert_close(state["momentum_buffer"],
+                                   torch_optimizer.state[p]["momentum_buffer"],
+                                   rtol=0, atol=TOLERANCE)
+
+
+def test_nesterov_step_is_gradient_plus_momentum_times_buffer():
+    p = dl.Parameter(torch.tensor([0.0], dtype=torch.float64))
+    optimizer = dl.SGD([p], lr=1.0, momentum=0.5, nesterov=True)
+    p.grad.fill_(2.0)
+    optimizer.step()  # buffer = 2, step = g + 0.5 * buffer = 3
+    assert p.data.item() == -3.0
+    optimizer.step()  # buffer = 0.5 * 2 + 2 = 3, step = 2 + 1.5 = 3.5
+    assert p.data.item() == -6.5
+
+
+@pytest.mark.parametrize("corner", SGD_CORNERS[1:], ids=str)
+def test_sgd_state_dict_restores_a_fresh_optimizer_exactly(corner):
+    momentum, dampening, weight_decay, nesterov = corner
+    options = {"momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+               "nesterov": nesterov}
+    runs = []
+    for interrupted in (False, True):
+        model, twin, x, labels = network(seed=2)
+        optimizer, torch_optimizer = sgd_pair(model, twin, **options)
+        first = torch_twin.train_side_by_side(model, optimizer, twin, torch_optimizer,
+                                              dl.CrossEntropyLoss(), x, labels, steps=25)
+        if interrupted:  # a new optimizer with other hyperparameters, then the saved state
+            saved = optimizer.state_dict()
+            optimizer = dl.SGD(model.parameters(), lr=5.0)
+            optimizer.load_state_dict(saved)
+            assert optimizer.hyperparameters() == {"lr": 0.1, **options, "maximize": False}
+        second = torch_twin.train_side_by_side(model, optimizer, twin, torch_optimizer,
+                                               dl.CrossEntropyLoss(), x, labels, steps=25)
+        assert max(first + second) <= TOLERANCE  # against uninterrupted torch
+        runs.append([p.data.clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))  # against our uninterrupted run
+
+
+def test_sgd_state_dict_is_a_copy():
+    p = dl.Parameter(torch.zeros(2))
+    optimizer = dl.SGD([p], lr=0.1, momentum=0.9)
+    p.grad.fill_(1.0)
+    optimizer.step()
+    saved = optimizer.state_dict()
+    optimizer.step()
+    assert saved["state"][0]["momentum_buffer"].tolist() == [1.0, 1.0]
+    assert saved["param_groups"][0]["momentum"] == 0.9
+
+
+def test_lr_is_mutable_and_validated():
+    optimizer = dl.SGD([dl.Parameter(torch.zeros(1))], lr=0.1)
+    optimizer.lr = 0.01
+    assert optimizer.lr == 0.01 and "lr=0.01" in repr(optimizer)
+    with pytest.raises(ValueError, match="SGD: lr must be >= 0, got -1"):
+        optimizer.lr = -1
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"lr": -0.1}, ValueError, "lr must be >= 0, got -0.1"),
+    ({"lr": "0.1"}, TypeError, "lr must be a number"),
+    ({"momentum": -0.5}, ValueError, "momentum must be >= 0, got -0.5"),
+    ({"momentum": 0.9, "dampening": -0.1}, ValueError, "dampening must be >= 0"),
+    ({"momentum": 0.9, "dampening": 1.5}, ValueError, r"dampening must be in \[0, 1\], got 1.5"),
+    ({"weight_decay": -1e-4}, ValueError, "weight_decay must be >= 0"),
+    ({"nesterov": True}, ValueError, "nesterov requires momentum > 0 and dampening = 0"),
+    ({"nesterov": True, "momentum": 0.9, "dampening": 0.1}, ValueError,
+     "nesterov requires.*dampening=0.1"),
+    ({"nesterov": 1, "momentum": 0.9}, TypeError, "nesterov must be a bool"),
+], ids=["negative-lr", "string-lr", "negative-momentum", "negative-dampening", "dampening>1",
+        "negative-weight-decay", "nesterov-without-momentum", "nesterov-with-dampening",
+        "nesterov-not-bool"])
+def test_sgd_rejects_bad_hyperparameters(options, error, match):
+    options = {"lr": 0.1, **options}
+    with pytest.raises(error, match=f"SGD: {match}"):
+        dl.SGD([dl.Parameter(torch.zeros(1))], **options)
+
+
+def test_optimizer_rejects_bad_parameters_and_bad_state():
+    with pytest.raises(ValueError, match="SGD: got an empty parameter list"):
+        dl.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="SGD: parameter 0 must be a mini_dl Parameter, got Tensor"):
+        dl.SGD([torch.zeros(1)], lr=0.1)
+    optimizer = dl.SGD([dl.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match="SGD.load_state_dict: expected torch.optim's layout "
+                                         r"\{'state': ..., 'param_groups': \[...\]\}, got \['state'\]"):
+        optimizer.load_state_dict({"state": [{}, {}]})
+
+
+# -- Adam and AdamW ---------------------------------------------------------------------------
+
+ADAM_CORNERS = [  # (class name, options)
+    ("Adam", {}),
+    ("Adam", {"betas": (0.5, 0.9)}),
+    ("Adam", {"betas": (0.0, 0.0), "eps": 1e-3}),
+    ("Adam", {"weight_decay": 0.1}),
+    ("Adam", {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.01}),
+    ("AdamW", {}),
+    ("AdamW", {"weight_decay": 0.0}),
+    ("AdamW", {"betas": (0.7, 0.95), "weight_decay": 0.3}),
+]
+ADAM_IDS = [f"{name}-{options}" for name, options in ADAM_CORNERS]
+
+
+def adam_pair(name: str, ours: list, theirs: list, lr: float, options: dict):
+    return (getattr(dl, name)(ours, lr=lr, **options),
+            getattr(torch.optim, name)(theirs, lr=lr, **options))
+
+
+@pytest.mark.parametrize("name, options", ADAM_CORNERS, ids=ADAM_IDS)
+def test_adam_trajectory_matches_torch_for_60_steps(name, options):
+    torch.manual_seed(0)
+    model = dl.Sequential(dl.Linear(2, 6), dl.Tanh(), dl.Linear(6, 3)).double()
+    twin = torch_twin.to_torch(model)
+    x, labels = dl.disk_dataset(40, seed=0, dtype=torch.float64)
+    optimizer, torch_optimizer = adam_pair(name, model.parameters(), twin.parameters(), 0.01,
+                                           options)
+    differences = torch_twin.train_side_by_side(model, optimizer, twin, torch_optimizer,
+                                                dl.CrossEntropyLoss(), x, labels, steps=60)
+    assert max(differences) <= TOLERANCE
+
+
+@settings(max_examples=20, deadline=None)
+@given(corner=st.sampled_from(ADAM_CORNERS), shapes=st.lists(
+    st.lists(st.integers(1, 4), min_size=0, max_size=3), min_size=1, max_size=3),
+       lr=st.floats(1e-4, 0.5), seed=st.integers(0, 2**16))
+def test_adam_matches_torch_on_random_shapes(corner, shapes, lr, seed, random_tensor):
+    name, options = corner
+    starts = [random_tensor(*shape, seed=seed + k) for k, shape in enumerate(shapes)]
+    ours = [dl.Parameter(start.clone()) for start in starts]
+    theirs = [start.clone().requires_grad_() for start in starts]
+    optimizer, torch_optimizer = adam_pair(name, ours, theirs, lr, options)
+    differences = torch_twin.step_side_by_side(optimizer, torch_optimizer, bumpy_gradient,
+                                               steps=50)
+    assert max(differences) <= TOLERANCE
+
+
+def test_adam_first_step_moves_each_entry_by_about_lr():
+    # m_hat = g and v_hat = g^2 after one step, so the step is lr * g / (|g| + eps)
+    p = dl.Parameter(torch.zeros(3, dtype=torch.float64))
+    p.grad.copy_(torch.tensor([1e-3, 2.0, -50.0]))
+    dl.Adam([p], lr=0.1).step()
+    torch.testing.assert_close(p.data, torch.tensor([-0.1, -0.1, 0.1], dtype=torch.float64),
+                               rtol=1e-5, atol=0)
+
+
+def test_adam_weight_decay_is_l2_and_adamw_decouples_it():
+    grad = torch.tensor([0.5], dtype=torch.float64)
+    runs = {}
+    for name in ("Adam", "AdamW"):
+        p = dl.Parameter(torch.tensor([2.0], dtype=torch.float64))
+        p.grad.copy_(grad)
+        getattr(dl, name)([p], lr=0.1, weight_decay=0.5).step()
+        runs[name] = p.data.item()
+    # Adam: g = 0.5 + 0.5 * 2 = 1.5 goes through the moments -> step ~ lr * sign(g) = 0.1
+    assert runs["Adam"] == pytest.approx(2.0 - 0.1, rel=1e-7)
+    # AdamW: p <- 2 * (1 - 0.1 * 0.5) = 1.9, then the Adam step on g = 0.5 -> 1.8
+    assert runs["AdamW"] == pytest.approx(1.9 - 0.1, rel=1e-7)
+
+
+def test_adamw_without_decay_is_adam_exactly(random_tensor):
+    start = random_tensor(4, 3)
+    params = [dl.Parameter(start.clone()), dl.Parameter(start.clone())]
+    optimizers = [dl.Adam([params[0]], lr=0.05), dl.AdamW([params[1]], lr=0.05, weight_decay=0)]
+    for _ in range(20):
+        for p, optimizer in zip(params, optimizers):
+            p.grad.copy_(bumpy_gradient(p.data))
+            optimizer.step()
+    assert torch.equal(params[0].data, params[1].data)
+
+
+@pytest.mark.parametrize("name, options", ADAM_CORNERS[::2], ids=ADAM_IDS[::2])
+def test_adam_state_matches_torch_state(name, options, random_tensor):
+    start = random_tensor(3, 2)
+    ours, theirs = dl.Parameter(start.clone()), start.clone().requires_grad_()
+    optimizer, torch_optimizer = adam_pair(name, [ours], [theirs], 0.01, options)
+    torch_twin.step_side_by_side(optimizer, torch_optimizer, bumpy_gradient, steps=7)
+    state, torch_state = optimizer.state[0], torch_optimizer.state[theirs]
+    assert state["step"] == torch_state["step"].item() == 7
+    for key in ("exp_avg", "exp_avg_sq"):
+        torch.testing.assert_close(state[key], torch_state[key], rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("name, options", ADAM_CORNERS, ids=ADAM_IDS)
+def test_adam_state_dict_restores_a_fresh_optimizer_exactly(name, options, random_tensor):
+    starts = [random_tensor(3, 4, seed=1), random_tensor(4, seed=2)]
+    finals = []
+    for interrupted in (False, True):
+        ours = [dl.Parameter(start.clone()) for start in starts]
+        theirs = [start.clone().requires_grad_() for start in starts]
+        optimizer, torch_optimizer = adam_pair(name, ours, theirs, 0.05, options)
+        first = torch_twin.step_side_by_side(optimizer, torch_optimizer, bumpy_gradient,
+                                             steps=30)
+        if interrupted:  # save, then continue with a new optimizer built with other settings
+            saved = optimizer.state_dict()
+            assert [s["step"].item() for s in saved["state"].values()] == [30, 30]
+            optimizer = getattr(dl, name)(ours, lr=1.0, betas=(0.1, 0.2), eps=0.5)
+            optimizer.load_state_dict(saved)
+            assert optimizer.hyperparameters() == {
+                key: value for key, value in saved["param_groups"][0].items() if key != "params"}
+        second = torch_twin.step_side_by_side(optimizer, torch_optimizer, bumpy_gradient,
+                                              steps=30)
+        assert max(first + second) <= TOLERANCE  # against torch, never interrupted
+        finals.append([p.data.clone() for p in ours])
+    assert all(torch.equal(a, b) for a, b in zip(*finals))  # against our uninterrupted run
+
+
+def test_adam_state_dict_is_a_copy_and_load_casts_to_the_parameters():
+    p = dl.Parameter(torch.zeros(2))
+    optimizer = dl.Adam([p], lr=0.1)
+    p.grad.fill_(1.0)
+    optimizer.step()
+    saved = optimizer.state_dict()
+    optimizer.step()
+    assert saved["state"][0]["step"].item() == 1
+    assert saved["state"][0]["exp_avg"].tolist() == pytest.approx([0.1, 0.1])
+    q = dl.Parameter(torch.zeros(2, dtype=torch.float64))
+    restored = dl.Adam([q])
+    restored.load_state_dict(saved)
+    assert restored.state[0]["exp_avg"].dtype == torch.float64 and restored.lr == 0.1
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("options, error, match", [
+    ({"lr": -1e-3}, ValueError, "lr must be >= 0, got -0.001"),
+    ({"eps": -1e-8}, ValueError, "eps must be >= 0"),
+    ({"weight_decay": -0.1}, ValueError, "weight_decay must be >= 0"),
+    ({"betas": (1.0, 0.999)}, ValueError, r"betas\[0\] must be in \[0, 1\), got 1.0"),
+    ({"betas": (0.9, 1.5)}, ValueError, r"betas\[1\] must be in \[0, 1\), got 1.5"),
+    ({"betas": (-0.1, 0.999)}, ValueError, r"betas\[0\] must be >= 0, got -0.1"),
+    ({"betas": (0.9,)}, TypeError, r"betas must be a pair \(beta1, beta2\)"),
+    ({"betas": 0.9}, TypeError, r"betas must be a pair"),
+    ({"betas": ("a", 0.9)}, TypeError, r"betas\[0\] must be a number"),
+], ids=["negative-lr", "negative-eps", "negative-weight-decay", "beta1=1", "beta2>1",
+        "negative-beta1", "one-beta", "scalar-betas", "string-beta"])
+def test_adam_rejects_bad_hyperparameters(name, options, error, match):
+    with pytest.raises(error, match=f"{name}: {match}"):
+        getattr(dl, name)([dl.Parameter(torch.zeros(1))], **options)
+
+
+def test_adam_defaults_and_repr_match_torch():
+    p = dl.Parameter(torch.zeros(1))
+    assert repr(dl.Adam([p])) == "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)"
+    assert dl.AdamW([p]).weight_decay == torch.optim.AdamW([torch.zeros(1)]).defaults[
+        "weight_decay"] == 0.01
+
+
+def test_loading_another_optimizers_state_is_an_error():
+    p = dl.Parameter(torch.zeros(1))
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: parameter group 0 of the state "
+                                         r"has no \['momentum', 'dampening', 'nesterov'\]"):
+        dl.SGD([p], lr=0.1).load_state_dict(dl.Adam([p]).state_dict())

@@ -6,7 +6,19 @@ Everything public is importable from here::
     model = dl.Sequential(dl.Linear(2, 25), dl.ReLU(), dl.Linear(25, 2))
 """
 from . import init
-from .activation import ReLU, Sigmoid, Tanh
+from .activation import (
+    ELU,
+    GELU,
+    Identity,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv2d
 from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
@@ -26,6 +38,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DISK_RADIUS",
+    "ELU",
+    "GELU",
     "SGD",
     "Adagrad",
     "Adam",
@@ -40,8 +54,11 @@ __all__ = [
     "Flatten",
     "GradCheckReport",
     "GroupNorm",
+    "Identity",
     "LayerNorm",
+    "LeakyReLU",
     "Linear",
+    "LogSoftmax",
     "MSELoss",
     "MaxPool2d",
     "MiniBatches",
@@ -52,7 +69,10 @@ __all__ = [
     "ReLU",
     "ReduceLROnPlateau",
     "Sequential",
+    "SiLU",
     "Sigmoid",
+    "Softmax",
+    "Softplus",
     "Tanh",
     "Unflatten",
     "accuracy",

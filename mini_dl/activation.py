@@ -1,31 +1,43 @@
-"""Element-wise activations. Each caches its *output*, from which its derivative follows."""
+"""Activations. Each caches what its derivative is written through: the *output* where the output
+determines the derivative (ReLU, Tanh, Sigmoid, Softmax, LogSoftmax), else the *input*."""
 from __future__ import annotations
+
+import warnings
 
 import torch
 
+from .flatten import _dimension
 from .module import Module, check_tensor, detached
+
+# The C constants torch's kernels use (math.h's M_SQRT1_2, M_SQRT2, M_2_SQRTPI), as doubles.
+SQRT1_2 = 0.70710678118654752440  # 1 / sqrt(2)
+SQRT2 = 1.41421356237309504880
+TWO_OVER_SQRTPI = 1.12837916709551257390  # 2 / sqrt(pi)
 
 
 class _Elementwise(Module):
-    """Shared plumbing: forward caches ``output``; backward is ``G * derivative(output)``."""
+    """Shared plumbing: forward caches the tensor named by ``cached`` (the ``output``, or the
+    ``input`` where the output does not give the derivative); backward is
+    ``grad_input(G, cached)``."""
+
+    cached = "output"
 
     def __init__(self):
         super().__init__()
-        self.output = None
+        setattr(self, self.cached, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor(self, "input", x)
         output = self.function(x)
-        self.output = detached(output)  # the cache never carries an autograd graph
+        # the cache never carries an autograd graph
+        setattr(self, self.cached, detached(output if self.cached == "output" else x))
         return output
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        output = self.saved("output")
-        grad_output = detached(check_tensor(self, "grad_output", grad_output, shape=output.shape,
-                                            like=output))
-        return self.grad_input(grad_output, output)
-
-
+        cached = self.saved(self.cached)
+        grad_output = detached(check_tensor(self, "grad_output", grad_output, shape=cached.shape,
+                                            like=cached))
+        return self.grad_input(grad_output, cached)
 class ReLU(_Elementwise):
     r"""y = max(x, 0).
 
@@ -69,3 +81,343 @@ class Sigmoid(_Elementwise):
 
     def grad_input(self, grad_output, output):
         return grad_output * output * (1 - output)
+
+
+def _number(owner: str, name: str, value: object) -> int | float:
+    """A real number (int or float, not bool), stored as given, as torch stores it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
+    return value
+
+
+def _refuse_inplace(owner: str, inplace: object) -> bool:
+    if inplace is not False:
+        raise ValueError(f"{owner}: inplace must be False, got {inplace!r}: mini_dl never "
+                         f"overwrites a module's input (backward reads it)")
+    return False
+
+
+class LeakyReLU(_Elementwise):
+    r"""y = x if x > 0, else negative_slope * x, as ``torch.nn.LeakyReLU``.
+
+    Args:
+        negative_slope: the slope for x <= 0. Default: 0.01.
+        inplace: only False (the default) is accepted: mini_dl never overwrites its input.
+
+    Backward: dL/dx = G where x > 0, negative_slope * G elsewhere; at x = 0 the derivative is
+    negative_slope, as in torch. Caches the input (with negative_slope < 0 the output's sign
+    does not tell which side x was on).
+    Shape: any, 0-dim included; output has the input's shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> leaky = dl.LeakyReLU(0.5)
+        >>> leaky(torch.tensor([-2.0, 0.0, 3.0])).tolist()
+        [-1.0, 0.0, 3.0]
+        >>> leaky.backward(torch.ones(3)).tolist()  # at 0: the negative slope
+        [0.5, 0.5, 1.0]
+    """
+
+    cached = "input"
+
+    def __init__(self, negative_slope: float = 1e-2, inplace: bool = False):
+        super().__init__()
+        self.negative_slope = _number("LeakyReLU", "negative_slope", negative_slope)
+        self.inplace = _refuse_inplace("LeakyReLU", inplace)
+
+    def function(self, x):
+        return torch.where(x > 0, x, x * self.negative_slope)
+
+    def grad_input(self, grad_output, x):
+        return torch.where(x > 0, grad_output, grad_output * self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(_Elementwise):
+    r"""y = x if x > 0, else alpha * (exp(x) - 1) (computed with expm1), as ``torch.nn.ELU``.
+
+    Args:
+        alpha: the value y approaches as x -> -inf is -alpha. Default: 1.0.
+        inplace: only False (the default) is accepted: mini_dl never overwrites its input.
+
+    Backward: dL/dx = G where x > 0, G * alpha * exp(x) elsewhere; at x = 0 the derivative is
+    alpha, as in torch. Caches the input.
+    Shape: any, 0-dim included; output has the input's shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> elu = dl.ELU(alpha=2.0)
+        >>> elu(torch.tensor([0.0, 3.0])).tolist()
+        [0.0, 3.0]
+        >>> elu.backward(torch.ones(2)).tolist()
+        [2.0, 1.0]
+    """
+
+    cached = "input"
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha = _number("ELU", "alpha", alpha)
+        self.inplace = _refuse_inplace("ELU", inplace)
+
+    def function(self, x):
+        return torch.where(x > 0, x, torch.expm1(x) * self.alpha)
+
+    def grad_input(self, grad_output, x):
+        return torch.where(x > 0, grad_output, grad_output * self.alpha * torch.exp(x))
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class GELU(_Elementwise):
+    r"""y = x Phi(x), Phi the standard normal CDF, as ``torch.nn.GELU``.
+
+    ``approximate="none"``: y = x * 0.5 * (1 + erf(x / sqrt(2))).
+    ``approximate="tanh"``: y = 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3).
+
+    Backward (caches the input), with G = dL/dy:
+        none: dL/dx = G (Phi(x) + x phi(x)),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+        tanh: dL/dx = G (0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2))
+    each evaluated in torch's own order of operations.
+    Shape: any, 0-dim included; output has the input's shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> gelu = dl.GELU()
+        >>> round(gelu(torch.tensor(1.0)).item(), 4), round(gelu.backward(torch.tensor(1.0)).item(), 4)
+        (0.8413, 1.0833)
+        >>> dl.GELU(approximate="tanh")
+        GELU(approximate='tanh')
+    """
+
+    cached = "input"
+    KAPPA = 0.044715
+    BETA = SQRT2 * TWO_OVER_SQRTPI * 0.5  # sqrt(2 / pi)
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def function(self, x):
+        if self.approximate == "tanh":
+            inner = self.BETA * (x + self.KAPPA * (x * x * x))
+            return 0.5 * x * (1 + torch.tanh(inner))
+        return x * 0.5 * (1 + torch.erf(x * SQRT1_2))
+
+    def grad_input(self, grad_output, x):
+        if self.approximate == "tanh":
+            x_squared = x * x
+            tanh_inner = torch.tanh(self.BETA * (x + self.KAPPA * (x * x * x)))
+            left_derivative = 0.5 * (1 + tanh_inner)
+            inner_derivative = self.BETA * (1 + 3 * self.KAPPA * x_squared)
+            right_derivative = 0.5 * x * (1 - tanh_inner * tanh_inner) * inner_derivative
+            return grad_output * (left_derivative + right_derivative)
+        cdf = 0.5 * (1 + torch.erf(x * SQRT1_2))
+        pdf = (TWO_OVER_SQRTPI * SQRT1_2 * 0.5) * torch.exp(x * x * -0.5)
+        return grad_output * (cdf + x * pdf)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(_Elementwise):
+    r"""y = x sigma(x) = x / (1 + exp(-x)), as ``torch.nn.SiLU`` (also called swish).
+
+    Args:
+        inplace: only False (the default) is accepted: mini_dl never overwrites its input.
+
+    Backward: dL/dx = G sigma(x) (1 + x (1 - sigma(x))). Caches the input.
+    Shape: any, 0-dim included; output has the input's shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> silu = dl.SiLU()
+        >>> silu(torch.tensor([0.0])).tolist(), silu.backward(torch.ones(1)).tolist()
+        ([0.0], [0.5])
+    """
+
+    cached = "input"
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = _refuse_inplace("SiLU", inplace)
+
+    def function(self, x):
+        return x / (1 + torch.exp(-x))
+
+    def grad_input(self, grad_output, x):
+        sigmoid = 1 / (1 + torch.exp(-x))
+        return grad_output * sigmoid * (1 + x * (1 - sigmoid))
+
+
+class Softplus(_Elementwise):
+    r"""y = log(1 + exp(beta x)) / beta, and y = x where beta x > threshold (for numerical
+    stability), as ``torch.nn.Softplus``.
+
+    Args:
+        beta: sharpness (nonzero). Default: 1.0.
+        threshold: above it (beta x > threshold) the function is the identity. Default: 20.0.
+
+    Backward, with z = exp(beta x): dL/dx = G where beta x > threshold, G z / (z + 1) elsewhere
+    (at beta x = threshold exactly, the log branch, as in torch). Caches the input.
+    Shape: any, 0-dim included; output has the input's shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> softplus = dl.Softplus(beta=2.0, threshold=10.0)
+        >>> softplus(torch.tensor([0.0, 6.0])).tolist()
+        [0.3465735912322998, 6.0]
+        >>> softplus.backward(torch.ones(2)).tolist()
+        [0.5, 1.0]
+    """
+
+    cached = "input"
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta = _number("Softplus", "beta", beta)
+        if beta == 0:
+            raise ValueError("Softplus: beta must be nonzero (y divides by it), got 0")
+        self.threshold = _number("Softplus", "threshold", threshold)
+
+    def function(self, x):
+        scaled = x * self.beta
+        return torch.where(scaled > self.threshold, x, scaled.exp().log1p_().div_(self.beta))
+
+    def grad_input(self, grad_output, x):
+        scaled = x * self.beta
+        z = scaled.exp()
+        return torch.where(scaled > self.threshold, grad_output, grad_output * z / (z + 1))
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class _Softmax(_Elementwise):
+    """Softmax and LogSoftmax: a function of the slices along ``dim``, derivative from the
+    output. ``dim=None`` follows torch's deprecated implicit choice, with torch's warning."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int)):
+            raise TypeError(f"{type(self).__name__}: dim must be an int or None, got {dim!r}")
+        self.dim = dim
+
+    def _dim(self, ndim: int, warn: bool = False) -> int:
+        """``dim`` as an index into ``ndim`` dimensions; for ``dim=None`` torch's legacy rule:
+        0 for 0-, 1- and 3-dim input, else 1."""
+        if self.dim is None:
+            if warn:
+                warnings.warn(f"{type(self).__name__}: implicit dimension choice for "
+                              f"{self.function_name} has been deprecated. Change the call to "
+                              f"include dim=X as an argument.", UserWarning, stacklevel=5)
+            return _dimension(self, "dim", 0 if ndim in (0, 1, 3) else 1, ndim)
+        return _dimension(self, "dim", self.dim, ndim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_Softmax):
+    r"""y_i = exp(x_i) / sum_j exp(x_j) over each slice along ``dim``, as ``torch.nn.Softmax``;
+    computed as exp(x - max) / sum exp(x - max) (the same value, without overflow).
+
+    Args:
+        dim: the dimension whose slices sum to 1 (negative counts from the end). ``None``
+            (the default, deprecated in torch) picks torch's implicit dim (0 for 0-, 1- and 3-dim
+            input, else 1) and warns as torch does; a dim out of range is a ValueError.
+
+    Backward, a Jacobian-vector product along ``dim`` (the C x C Jacobian diag(y) - y y^T is
+    never formed): dL/dx = y * (G - sum(G * y, dim)). Caches the output.
+    Shape: any, 0-dim included; output has the input's shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> softmax = dl.Softmax(dim=1)
+        >>> softmax(torch.zeros(2, 4)).tolist()
+        [[0.25, 0.25, 0.25, 0.25], [0.25, 0.25, 0.25, 0.25]]
+        >>> softmax.backward(torch.ones(2, 4)).abs().max().item()  # a shift of G does nothing
+        0.0
+    """
+
+    function_name = "softmax"  # as torch's warning names it
+
+    def function(self, x):
+        dim = self._dim(x.ndim, warn=True)
+        if x.numel() == 0:  # amax has nothing to reduce over
+            return torch.empty_like(x)
+        exp = (x - x.amax(dim, keepdim=True)).exp_()
+        return exp.div_(exp.sum(dim, keepdim=True))
+
+    def grad_input(self, grad_output, output):
+        dim = self._dim(output.ndim)
+        return (grad_output - (grad_output * output).sum(dim, keepdim=True)).mul_(output)
+
+
+class LogSoftmax(_Softmax):
+    r"""y_i = x_i - log sum_j exp(x_j) over each slice along ``dim``, as ``torch.nn.LogSoftmax``;
+    computed as (x - max) - log sum exp(x - max).
+
+    Args:
+        dim: the dimension of the slices (negative counts from the end). ``None`` (the default,
+            deprecated in torch) picks torch's implicit dim (0 for 0-, 1- and 3-dim input, else 1)
+            and warns as torch does; a dim out of range is a ValueError.
+
+    Backward, a Jacobian-vector product along ``dim`` (the Jacobian I - 1 softmax^T is never
+    formed): dL/dx = G - exp(y) * sum(G, dim). Caches the output.
+    Shape: any, 0-dim included; output has the input's shape.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> log_softmax = dl.LogSoftmax(dim=-1)
+        >>> log_softmax(torch.zeros(1, 2)).exp().tolist()
+        [[0.5, 0.5]]
+        >>> log_softmax.backward(torch.tensor([[1.0, 0.0]])).tolist()
+        [[0.5, -0.5]]
+    """
+
+    function_name = "log_softmax"
+
+    def function(self, x):
+        dim = self._dim(x.ndim, warn=True)
+        if x.numel() == 0:  # amax has nothing to reduce over
+            return torch.empty_like(x)
+        shifted = x - x.amax(dim, keepdim=True)
+        return shifted - shifted.exp().sum(dim, keepdim=True).log_()
+
+    def grad_input(self, grad_output, output):
+        dim = self._dim(output.ndim)
+        return grad_output - output.exp().mul_(grad_output.sum(dim, keepdim=True))
+
+
+class Identity(Module):
+    r"""y = x, as ``torch.nn.Identity``: a placeholder that accepts and ignores any arguments.
+
+    Backward: dL/dx = G, returned as it came (the same tensor: nothing is computed, and no
+    module modifies its grad_output in place). Caches only the input's shape, to check G's.
+    Shape: any, 0-dim included; output is the input itself.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> identity = dl.Identity(54, unused=0.1)
+        >>> x = torch.ones(2, 3)
+        >>> identity(x) is x, identity.backward(torch.zeros(2, 3)).shape
+        (True, torch.Size([2, 3]))
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self.input_shape = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_tensor(self, "input", x, floating=False)
+        self.input_shape = x.shape
+        return x
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        return check_tensor(self, "grad_output", grad_output, shape=self.saved("input_shape"))

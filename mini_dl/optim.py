@@ -531,7 +531,8 @@ class Adagrad(Optimizer):
         p <- p - lr_t * g / (sqrt(s) + eps)
 
     State per parameter, with torch's names, created with the optimizer: ``step`` (t),
-    ``sum`` (s).
+    ``sum`` (s). As in torch, s starts at the constructor's ``initial_accumulator_value`` in
+    every parameter group (a group's own value is kept in the group but not used).
 
     Example:
         >>> import torch, mini_dl as dl
@@ -552,19 +553,21 @@ class Adagrad(Optimizer):
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value,
                                   "eps": eps, "maximize": maximize})
+        for p in self.params:  # as torch: the state exists from the start
+            self._states[p] = self._initial_state(p)
 
-    def add_param_group(self, param_group: dict) -> None:
-        super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        for p in group["params"]:  # as torch: the state exists from the start
-            self._states[p] = {"step": 0, "sum": torch.full_like(
-                p.data, group["initial_accumulator_value"])}
+    def _initial_state(self, p: Parameter) -> dict:
+        # torch fills s with the constructor's value, also for a group that sets its own
+        return {"step": 0,
+                "sum": torch.full_like(p.data, self.defaults["initial_accumulator_value"])}
 
     def step(self) -> None:
         for group in self.param_groups:
             lr, lr_decay, weight_decay, eps = (_scalar(group["lr"]), group["lr_decay"],
                                                group["weight_decay"], group["eps"])
             for p, state in self.with_grad(group):
+                if not state:  # a parameter added by add_param_group, as in torch
+                    state.update(self._initial_state(p))
                 state["step"] += 1
                 grad = -p.grad if group["maximize"] else p.grad
                 if weight_decay:

@@ -9,6 +9,9 @@ asserted 1e-10.
 """
 from __future__ import annotations
 
+import inspect
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -88,7 +91,9 @@ def test_plain_sgd_in_one_call_equals_the_per_parameter_rule_bit_for_bit(random_
     lambda params: (dl.SGD(params, lr=0.1, momentum=0.9, weight_decay=0.1), torch.optim.SGD),
     lambda params: (dl.Adam(params, lr=0.1, weight_decay=0.1), torch.optim.Adam),
     lambda params: (dl.AdamW(params, lr=0.1), torch.optim.AdamW),
-], ids=["sgd", "sgd-momentum-decay", "adam", "adamw"])
+    lambda params: (dl.RMSprop(params, momentum=0.5, centered=True), torch.optim.RMSprop),
+    lambda params: (dl.Adagrad(params, lr_decay=0.1), torch.optim.Adagrad),
+], ids=["sgd", "sgd-momentum-decay", "adam", "adamw", "rmsprop", "adagrad"])
 def test_a_parameter_without_gradient_is_left_alone_as_in_torch(make, random_tensor):
     ours, theirs = twin_parameters(random_tensor)
     optimizer, torch_class = make(ours)
@@ -606,3 +611,354 @@ def test_loading_another_optimizers_state_is_an_error():
     with pytest.raises(ValueError, match=r"SGD.load_state_dict: parameter group 0 of the state "
                                          r"has no \['momentum', 'dampening', 'nesterov'\]"):
         dl.SGD([p], lr=0.1).load_state_dict(dl.Adam([p]).state_dict())
+
+
+# -- every optimizer and option combination against torch.optim, with parameter groups ----------
+
+def every_combination(*axes: list[dict]) -> list[dict]:
+    """One choice from each axis (a list of option dicts), merged: the full grid of options."""
+    return [{k: v for choice in choices for k, v in choice.items()}
+            for choices in itertools.product(*axes)]
+
+
+def off_or(**options) -> list[dict]:
+    """An axis of the grid: the defaults, or these options."""
+    return [{}, options]
+
+
+GRID = {  # every option of each optimizer, on and off, in every combination
+    "SGD": every_combination(
+        [{"lr": 0.05}], [{}, {"momentum": 0.9}, {"momentum": 0.9, "dampening": 0.3},
+                         {"momentum": 0.8, "nesterov": True}],
+        off_or(weight_decay=0.05), off_or(maximize=True)),
+    "Adam": every_combination([{"lr": 0.01}], off_or(amsgrad=True), off_or(weight_decay=0.1),
+                              off_or(maximize=True), off_or(betas=(0.8, 0.99), eps=1e-6)),
+    "AdamW": every_combination([{"lr": 0.01}], off_or(amsgrad=True), off_or(weight_decay=0.3),
+                               off_or(maximize=True), off_or(betas=(0.8, 0.99), eps=1e-6)),
+    "RMSprop": every_combination(off_or(centered=True), off_or(momentum=0.9),
+                                 off_or(weight_decay=0.1), off_or(maximize=True)),
+    "Adagrad": every_combination([{"lr": 0.1}], off_or(lr_decay=0.05),
+                                 off_or(initial_accumulator_value=0.3), off_or(weight_decay=0.1),
+                                 off_or(maximize=True)),
+}
+CASES = [(name, options) for name, grid in GRID.items() for options in grid]
+CASE_IDS = [f"{name}-{options}" for name, options in CASES]
+GROUP_OVERRIDES = {  # the first group's own options (the numbers the grid leaves at default)
+    "SGD": {"lr": 0.02, "momentum": 0.5, "weight_decay": 0.01},
+    "Adam": {"lr": 0.03, "betas": (0.5, 0.9), "weight_decay": 0.02},
+    "AdamW": {"lr": 0.03, "betas": (0.5, 0.9), "weight_decay": 0.02},
+    "RMSprop": {"lr": 0.003, "alpha": 0.8, "eps": 1e-4, "weight_decay": 0.02},
+    "Adagrad": {"lr": 0.03, "lr_decay": 0.1, "eps": 1e-3, "weight_decay": 0.02},
+}
+
+
+def wavy_gradient(w: torch.Tensor) -> torch.Tensor:
+    """A gradient that depends on w and stays bounded, so that maximize does not diverge."""
+    return torch.sin(3 * w) + 0.3 * torch.cos(w) - 0.2
+
+
+def grouped(params: list, overrides: dict | None) -> list:
+    """The parameters as one group (``overrides`` None), or as two: the first parameter with
+    ``overrides``, the others with the optimizer's defaults."""
+    if overrides is None:
+        return list(params)
+    return [{"params": params[:1], **overrides}, {"params": params[1:]}]
+
+
+def optimizer_pair(name: str, options: dict, overrides: dict | None = None,
+                   tensor_lr: bool = False, seed: int = 0):
+    """A mini_dl optimizer and the torch.optim one of the same name, each over its own copy of
+    three seeded float64 tensors."""
+    generator = torch.Generator().manual_seed(seed)
+    starts = [torch.randn(shape, generator=generator, dtype=torch.float64)
+              for shape in [(3, 4), (4,), (2, 3)]]
+    ours = [dl.Parameter(start.clone()) for start in starts]
+    theirs = [start.clone().requires_grad_() for start in starts]
+    pair = []
+    for module, params in ((dl, ours), (torch.optim, theirs)):
+        kwargs = dict(options)
+        if tensor_lr:  # a float32 0-dim tensor, as torch.tensor(0.01) gives
+            kwargs["lr"] = torch.tensor(kwargs.get("lr", 0.01))
+        pair.append(getattr(module, name)(grouped(params, overrides), **kwargs))
+    return pair
+
+
+SETUPS = [(name, options, setup) for index, (name, options) in enumerate(CASES)
+          for setup in ["one-group", "two-groups", "tensor-lr"][:3 if index % 4 == 0 else 2]]
+
+
+@pytest.mark.parametrize("name, options, setup", SETUPS,  # a tensor lr: every 4th combination
+                         ids=[f"{name}-{options}-{setup}" for name, options, setup in SETUPS])
+def test_every_optimizer_and_option_follows_torch_for_50_steps(name, options, setup):
+    ours, theirs = optimizer_pair(name, options, GROUP_OVERRIDES[name] if setup == "two-groups"
+                                  else None, tensor_lr=setup == "tensor-lr")
+    starts = [p.data.clone() for p in ours.params]
+    differences = torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=50)
+    # the same float64 operations in the same order: equal to the last bit in practice; the
+    # tolerance only allows for another rounding order in a future torch
+    assert max(differences) <= STEP_TOLERANCE
+    assert max((p.data - start).abs().max() for p, start in zip(ours.params, starts)) > 0.01
+
+
+def test_a_one_element_lr_tensor_of_any_shape_follows_torch():
+    for name, lr in [("SGD", [0.05]), ("Adam", [[0.01]]), ("RMSprop", [0.01]), ("Adagrad", [0.1])]:
+        ours, theirs = optimizer_pair(name, {"lr": torch.tensor(lr, dtype=torch.float64)})
+        assert max(torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=50)) == 0.0
+        assert ours.lr.shape == torch.tensor(lr).shape  # kept as given, as torch keeps it
+
+
+def test_rmsprop_and_adagrad_first_steps_by_hand():
+    p = dl.Parameter(torch.tensor([2.0], dtype=torch.float64))
+    optimizer = dl.RMSprop([p], lr=0.01, alpha=0.5, momentum=0.5)
+    for _ in range(2):
+        p.grad.fill_(1.0)
+        optimizer.step()
+    # v = 0.5, then 0.75; b = 1/sqrt(0.5), then 0.5 b + 1/sqrt(0.75) (eps 1e-8 is negligible)
+    b1 = 1 / 0.5 ** 0.5
+    assert p.data.item() == pytest.approx(2.0 - 0.01 * (b1 + 0.5 * b1 + 1 / 0.75 ** 0.5), rel=1e-9)
+    assert optimizer.state[0]["square_avg"].item() == 0.75 and optimizer.state[0]["step"] == 2
+    q = dl.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    optimizer = dl.Adagrad([q], lr=0.1, lr_decay=1.0, initial_accumulator_value=3.0)
+    for _ in range(2):
+        q.grad.fill_(1.0)
+        optimizer.step()
+    # s = 4, then 5; lr_t = 0.1, then 0.1 / 2
+    assert q.data.item() == pytest.approx(1.0 - 0.1 / 2 - 0.05 / 5 ** 0.5, rel=1e-9)
+
+
+# -- param_groups: editing, add_param_group ----------------------------------------------------
+
+EDITS = {  # (name, options, [edits before each of three runs]: (group, option, value))
+    "SGD": ({"lr": 0.05, "momentum": 0.9}, [(0, "lr", 0.2), (1, "momentum", 0.5),
+                                            (1, "weight_decay", 0.1), (0, "maximize", True)]),
+    "Adam": ({"lr": 0.01}, [(0, "lr", 0.05), (1, "betas", (0.5, 0.9)), (1, "eps", 1e-3),
+                            (0, "weight_decay", 0.1)]),
+    "RMSprop": ({"momentum": 0.5}, [(0, "alpha", 0.5), (1, "lr", 0.05), (1, "momentum", 0.9),
+                                    (0, "eps", 1e-3)]),
+    "Adagrad": ({}, [(0, "lr_decay", 0.5), (1, "lr", 0.3), (0, "weight_decay", 0.1),
+                     (1, "maximize", True)]),
+}
+
+
+@pytest.mark.parametrize("name", EDITS)
+def test_editing_param_groups_between_steps_acts_as_in_torch(name):
+    options, edits = EDITS[name]
+    ours, theirs = optimizer_pair(name, options, overrides={"lr": 0.02})
+    differences = torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=10)
+    for group, option, value in edits:
+        ours.param_groups[group][option] = theirs.param_groups[group][option] = value
+        differences += torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=10)
+    assert max(differences) <= STEP_TOLERANCE
+
+
+@pytest.mark.parametrize("name, options", [("SGD", {"lr": 0.05, "momentum": 0.9}),
+                                           ("Adam", {"amsgrad": True}), ("RMSprop", {}),
+                                           ("Adagrad", {"initial_accumulator_value": 0.1})])
+def test_add_param_group_follows_torch(name, options):
+    ours, theirs = optimizer_pair(name, options)
+    for optimizer in (ours, theirs):  # start with the first parameter only, add the others later
+        params = optimizer.param_groups[0]["params"]
+        optimizer.param_groups[0]["params"], later = params[:1], params[1:]
+        optimizer.later = later
+    first = torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=10)
+    for optimizer in (ours, theirs):
+        optimizer.add_param_group({"params": optimizer.later, "lr": 0.02})
+    assert ours.param_groups[1] == {**ours.defaults, "lr": 0.02, "params": ours.later}
+    second = torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=40)
+    assert max(first + second) <= STEP_TOLERANCE
+
+
+def test_one_group_options_read_and_set_as_attributes():
+    optimizer = dl.SGD([dl.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    optimizer.momentum = 0.5
+    assert optimizer.param_groups[0]["momentum"] == optimizer.momentum == 0.5
+    with pytest.raises(ValueError, match=r"SGD: momentum must be >= 0, got -1.0"):
+        optimizer.momentum = -1
+    with pytest.raises(AttributeError, match=r"'SGD' object has no attribute 'betas'"):
+        optimizer.betas  # noqa: B018
+    assert optimizer.hyperparameters() == {"lr": 0.1, "momentum": 0.5, "dampening": 0.0,
+                                           "weight_decay": 0.0, "nesterov": False,
+                                           "maximize": False}
+
+
+def test_lr_and_hyperparameters_with_several_groups_are_an_error_that_says_what_to_use():
+    p, q = dl.Parameter(torch.zeros(1)), dl.Parameter(torch.zeros(1))
+    optimizer = dl.SGD([{"params": [p]}, {"params": [q], "lr": 0.01}], lr=0.1)
+    message = r"SGD.lr: the optimizer has 2 parameter groups; use param_groups\[i\]\['lr'\]"
+    with pytest.raises(ValueError, match=message):
+        optimizer.lr  # noqa: B018
+    with pytest.raises(ValueError, match=message):
+        optimizer.lr = 0.5
+    with pytest.raises(ValueError, match=r"SGD.hyperparameters: the optimizer has 2 parameter"):
+        optimizer.hyperparameters()
+    assert [group["lr"] for group in optimizer.param_groups] == [0.1, 0.01]
+    assert repr(optimizer) == (
+        "SGD(\n  param group 0 (1 parameters): lr=0.1, momentum=0.0, dampening=0.0, "
+        "weight_decay=0.0, nesterov=False\n  param group 1 (1 parameters): lr=0.01, "
+        "momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False\n)")
+
+
+def test_defaults_and_signatures_are_torchs():
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
+        ours, theirs = getattr(dl, name), getattr(torch.optim, name)
+        torch_parameters = inspect.signature(theirs).parameters
+        for parameter in inspect.signature(ours).parameters.values():
+            assert parameter.default == torch_parameters[parameter.name].default, parameter
+        defaults = ours([dl.Parameter(torch.zeros(1))]).defaults
+        torch_defaults = theirs([torch.zeros(1, requires_grad=True)]).defaults
+        assert defaults == {key: torch_defaults[key] for key in defaults}, name
+    # a repr leaves out the switches that are off and shows them when on
+    p = dl.Parameter(torch.zeros(1))
+    assert repr(dl.RMSprop([p])) == ("RMSprop(lr=0.01, alpha=0.99, eps=1e-08, weight_decay=0.0, "
+                                     "momentum=0.0)")
+    assert repr(dl.Adam([p], amsgrad=True, maximize=True)) == (
+        "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, amsgrad=True, "
+        "maximize=True)")
+
+
+# -- state_dict in torch.optim's layout, both ways ---------------------------------------------
+
+STATEFUL = [("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+            ("Adam", {"amsgrad": True, "weight_decay": 0.1}), ("AdamW", {"amsgrad": True}),
+            ("RMSprop", {"centered": True, "momentum": 0.5}),
+            ("Adagrad", {"lr_decay": 0.01, "initial_accumulator_value": 0.1})]
+
+
+def fresh_pair_like(name: str, options: dict, ours, theirs):
+    """New optimizers of the same kind and groups over copies of the current parameters, built
+    with other options on purpose: load_state_dict must bring them all back."""
+    other = {**options, "lr": 123.0}
+    our_params = [dl.Parameter(p.data.clone()) for p in ours.params]
+    their_params = [p.detach().clone().requires_grad_() for g in theirs.param_groups
+                    for p in g["params"]]
+    return (getattr(dl, name)(grouped(our_params, {"lr": 7.0}), **other),
+            getattr(torch.optim, name)(grouped(their_params, {"lr": 7.0}), **other))
+
+
+@pytest.mark.parametrize("name, options", STATEFUL, ids=[name for name, _ in STATEFUL])
+def test_state_dict_moves_both_ways_and_each_side_continues_torchs_trajectory(name, options):
+    ours, theirs = optimizer_pair(name, options, GROUP_OVERRIDES[name])
+    torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=20)
+    mine, torchs = ours.state_dict(), theirs.state_dict()
+    # the same layout, names and types as torch's: indices, state names, a float 0-dim step
+    assert mine["state"].keys() == torchs["state"].keys() == {0, 1, 2}
+    for index, state in mine["state"].items():
+        assert state.keys() == torchs["state"][index].keys()
+        for key, value in state.items():
+            expected = torchs["state"][index][key]
+            assert value.dtype == expected.dtype and value.shape == expected.shape, key
+            torch.testing.assert_close(value, expected, rtol=0, atol=STEP_TOLERANCE)
+    for group, torch_group in zip(mine["param_groups"], torchs["param_groups"]):
+        assert group == {key: torch_group[key] for key in group}
+    # mini_dl -> torch and torch -> mini_dl, into fresh optimizers built with other options
+    ours_from_torch, torch_from_ours = fresh_pair_like(name, options, ours, theirs)
+    ours_from_torch.load_state_dict(torchs)
+    torch_from_ours.load_state_dict(mine)
+    uninterrupted = torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=30)
+    crossed = torch_twin.step_side_by_side(ours_from_torch, torch_from_ours, wavy_gradient,
+                                           steps=30)
+    assert max(uninterrupted + crossed) <= STEP_TOLERANCE
+    assert all(torch.equal(a.data, b.data) for a, b in zip(ours_from_torch.params, ours.params))
+
+
+def test_a_state_dict_saved_and_loaded_with_torch_save_resumes(tmp_path):
+    ours, theirs = optimizer_pair("Adam", {"amsgrad": True})
+    torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=5)
+    torch.save(ours.state_dict(), tmp_path / "adam.pt")
+    restored = dl.Adam(ours.params)
+    restored.load_state_dict(torch.load(tmp_path / "adam.pt"))
+    assert restored.state[0]["step"] == 5 and restored.param_groups[0]["amsgrad"] is True
+    assert max(torch_twin.step_side_by_side(restored, theirs, wavy_gradient, steps=5)) == 0.0
+
+
+def test_an_adamw_state_does_not_load_into_adam_nor_a_bad_state_change_anything():
+    ours, theirs = optimizer_pair("Adam", {}, GROUP_OVERRIDES["Adam"])
+    torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=3)
+    groups, exp_avg = [dict(g) for g in ours.param_groups], ours.state[0]["exp_avg"].clone()
+    adamw = torch.optim.AdamW(grouped([p.detach() for p in theirs.param_groups[0]["params"]
+                                       + theirs.param_groups[1]["params"]], {"lr": 0.1}))
+    saved = ours.state_dict()
+    bad = [
+        (adamw.state_dict(), r"the state has decoupled_weight_decay=True, the optimizer False"),
+        ({**saved, "param_groups": saved["param_groups"][:1]},
+         r"the state has 1 parameter groups, the optimizer 2"),
+        ({**saved, "state": {**saved["state"], 7: {}}},
+         r"the state has an entry for parameter 7, which no parameter group lists"),
+        ({**saved, "state": {**saved["state"], 1: {**saved["state"][1],
+                                                   "exp_avg": torch.zeros(5)}}},
+         r"exp_avg of parameter 1 has shape \(5,\), the parameter \(4,\)"),
+        ({"param_groups": saved["param_groups"]}, r"expected torch.optim's layout"),
+    ]
+    for state_dict, message in bad:
+        with pytest.raises(ValueError, match=f"Adam.load_state_dict: {message}"):
+            ours.load_state_dict(state_dict)
+        assert ours.param_groups == groups and torch.equal(ours.state[0]["exp_avg"], exp_avg)
+
+
+# -- errors of the groups and of the new options -----------------------------------------------
+
+def test_a_parameter_in_two_groups_or_twice_in_one_is_refused():
+    p, q = dl.Parameter(torch.zeros(1)), dl.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match=r"SGD: parameter 1 \(Parameter\(shape=\(1,\), "
+                                         r"dtype=torch.float32\)\) is already in group 0; a "
+                                         r"parameter may be in one parameter group only"):
+        dl.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+    with pytest.raises(ValueError, match=r"Adam: parameter 2 .* is already in this group"):
+        dl.Adam([q, p, q])
+    optimizer = dl.RMSprop([p])
+    with pytest.raises(ValueError, match=r"RMSprop: parameter 2 .* is already in group 0"):
+        optimizer.add_param_group({"params": [q, p]})
+    assert len(optimizer.param_groups) == 1  # nothing was added
+
+
+@pytest.mark.parametrize("params, error, match", [
+    (dl.Parameter(torch.zeros(1)), TypeError,
+     r"SGD: params must be an iterable of Parameters or of dicts, got one Parameter"),
+    ({"params": []}, TypeError, r"SGD: params must be an iterable .* got one dict"),
+    ([{"params": {dl.Parameter(torch.zeros(1))}}], TypeError,
+     r"SGD: the parameters of a group must be ordered \(a list\), not a set"),
+    ([{"lr": 0.1}], TypeError, r"SGD.add_param_group: expected a dict with 'params'"),
+    ([{"params": [dl.Parameter(torch.zeros(1))], "lr": -1}], ValueError,
+     r"SGD param group 0: lr must be >= 0, got -1.0"),
+    ([{"params": [dl.Parameter(torch.zeros(1))]},
+      {"params": [dl.Parameter(torch.zeros(1))], "nesterov": True}], ValueError,
+     r"SGD param group 1: nesterov requires momentum > 0 and dampening = 0"),
+], ids=["one-parameter", "one-dict", "set", "no-params", "group-lr", "group-nesterov"])
+def test_bad_params_and_groups_are_refused_with_the_optimizers_name(params, error, match):
+    with pytest.raises(error, match=match):
+        dl.SGD(params, lr=0.1)
+
+
+@pytest.mark.parametrize("name, options, error, match", [
+    ("SGD", {"lr": torch.tensor([0.1, 0.2])}, ValueError,
+     r"a tensor lr must have one floating-point element, got shape \(2,\)"),
+    ("SGD", {"lr": torch.tensor(-0.1)}, ValueError, r"lr must be >= 0, got -0.1"),
+    ("SGD", {"maximize": 1}, TypeError, r"maximize must be a bool, got 1"),
+    ("Adam", {"amsgrad": "yes"}, TypeError, r"amsgrad must be a bool, got 'yes'"),
+    ("AdamW", {"maximize": None}, TypeError, r"maximize must be a bool, got None"),
+    ("RMSprop", {"lr": -0.01}, ValueError, r"lr must be >= 0, got -0.01"),
+    ("RMSprop", {"alpha": -0.5}, ValueError, r"alpha must be >= 0, got -0.5"),
+    ("RMSprop", {"eps": -1e-8}, ValueError, r"eps must be >= 0"),
+    ("RMSprop", {"momentum": -0.9}, ValueError, r"momentum must be >= 0, got -0.9"),
+    ("RMSprop", {"weight_decay": -0.1}, ValueError, r"weight_decay must be >= 0"),
+    ("RMSprop", {"centered": 1}, TypeError, r"centered must be a bool, got 1"),
+    ("Adagrad", {"lr": -0.01}, ValueError, r"lr must be >= 0, got -0.01"),
+    ("Adagrad", {"lr_decay": -0.1}, ValueError, r"lr_decay must be >= 0, got -0.1"),
+    ("Adagrad", {"weight_decay": -0.1}, ValueError, r"weight_decay must be >= 0"),
+    ("Adagrad", {"initial_accumulator_value": -1}, ValueError,
+     r"initial_accumulator_value must be >= 0, got -1.0"),
+    ("Adagrad", {"eps": -1e-10}, ValueError, r"eps must be >= 0"),
+    ("Adagrad", {"maximize": "no"}, TypeError, r"maximize must be a bool"),
+], ids=lambda value: str(value) if isinstance(value, str) else None)
+def test_new_options_are_validated_as_torch_with_the_optimizers_name(name, options, error,
+                                                                      match):
+    with pytest.raises(error, match=f"{name}: {match}"):
+        getattr(dl, name)([dl.Parameter(torch.zeros(1))], **options)
+
+
+def test_adagrad_starts_every_group_at_the_constructors_accumulator_as_torch_does():
+    ours, theirs = optimizer_pair("Adagrad", {"initial_accumulator_value": 0.5},
+                                  overrides={"initial_accumulator_value": 2.0})
+    assert ours.param_groups[0]["initial_accumulator_value"] == 2.0  # kept, but not used:
+    assert [s["sum"].unique().item() for s in ours.state] == [0.5, 0.5, 0.5]
+    assert max(torch_twin.step_side_by_side(ours, theirs, wavy_gradient, steps=50)) == 0.0

@@ -25,7 +25,16 @@ from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
 from .flatten import Flatten, Unflatten
 from .gradcheck import GradCheckReport, check_gradients
 from .layers import Dropout, Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from .lr_scheduler import ReduceLROnPlateau
 from .mnist import load_mnist
 from .module import Module, Parameter, Sequential
@@ -46,6 +55,8 @@ __all__ = [
     "AdamW",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BCELoss",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
@@ -54,7 +65,9 @@ __all__ = [
     "Flatten",
     "GradCheckReport",
     "GroupNorm",
+    "HuberLoss",
     "Identity",
+    "L1Loss",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
@@ -63,6 +76,7 @@ __all__ = [
     "MaxPool2d",
     "MiniBatches",
     "Module",
+    "NLLLoss",
     "Optimizer",
     "Parameter",
     "RMSprop",
@@ -71,6 +85,7 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "Softplus",
     "Tanh",

@@ -97,7 +97,6 @@ def _scalar(lr):
     return lr.reshape(()) if isinstance(lr, torch.Tensor) else lr
 
 
-
 class Optimizer:
     """Base class: ``param_groups``, ``defaults``, ``zero_grad()``, ``state_dict()``.
 
@@ -205,8 +204,10 @@ class Optimizer:
         return {option: group[option] for option in self.defaults}
 
     def zero_grad(self, set_to_none: bool = False) -> None:
-        """Zero every gradient in place, or drop it (``grad = None``) with ``set_to_none=True``,
-        as :meth:`mini_dl.Module.zero_grad` (``torch.optim`` defaults to ``set_to_none=True``)."""
+        """Zero every gradient (lazily: see :class:`~mini_dl.module.Parameter`), or drop it
+        (``grad = None``) with ``set_to_none=True``, as :meth:`mini_dl.Module.zero_grad`
+        (``torch.optim`` defaults to ``set_to_none=True``; mini_dl keeps the EE-559 contract that
+        every ``.grad`` reads as zeros after ``zero_grad()``)."""
         zero_gradients(self.params, set_to_none)
 
     def with_grad(self, group: dict) -> list[tuple[Parameter, dict]]:
@@ -310,15 +311,15 @@ class SGD(Optimizer):
         tensor([0.9500])
     """
 
+    checks: ClassVar[dict] = {
+        "lr": _learning_rate, "momentum": _non_negative, "dampening": _fraction,
+        "weight_decay": _non_negative, "nesterov": _switch, "maximize": _switch}
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False):
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov,
                                   "maximize": maximize})
-
-    checks: ClassVar[dict] = {
-        "lr": _learning_rate, "momentum": _non_negative, "dampening": _fraction,
-        "weight_decay": _non_negative, "nesterov": _switch, "maximize": _switch}
 
     def _checked(self, options: dict, owner: str) -> dict:
         checked = super()._checked(options, owner)

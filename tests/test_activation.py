@@ -168,7 +168,7 @@ def test_new_activation_passes_gradient_checker_against_torch(ours, theirs, shap
 @pytest.mark.parametrize("ours, theirs", SOFTMAXES.values(), ids=SOFTMAXES.keys())
 @pytest.mark.parametrize("dim", [0, 1, 2, 3, -1])
 def test_softmax_of_nchw_passes_gradient_checker_over_each_dim(ours, theirs, dim):
-    report = dl.check_gradients(ours(dim), (2, 3, 4, 5), reference=theirs(dim))
+    report = dl.check_gradients(ours(dim), (2, 3, 2, 3), reference=theirs(dim))
     assert report.passed, report
 
 

@@ -42,8 +42,21 @@ CONSTRUCTOR_ARGUMENTS = {
     "LayerNorm": ("normalized_shape", "eps", "elementwise_affine", "bias"),
     "GroupNorm": ("num_groups", "num_channels", "eps", "affine", "bias"),
     "Dropout": ("p",),
+    "LeakyReLU": ("negative_slope",),
+    "ELU": ("alpha",),
+    "GELU": ("approximate",),
+    "Softplus": ("beta", "threshold"),
+    "Softmax": ("dim",),
+    "LogSoftmax": ("dim",),
+    "MSELoss": ("reduction",),
+    "L1Loss": ("reduction",),
+    "HuberLoss": ("reduction", "delta"),
+    "SmoothL1Loss": ("reduction", "beta"),
+    "CrossEntropyLoss": ("weight", "ignore_index", "reduction", "label_smoothing"),
+    "NLLLoss": ("weight", "ignore_index", "reduction"),
+    "BCELoss": ("weight", "reduction"),
+    "BCEWithLogitsLoss": ("weight", "reduction", "pos_weight"),
 }
-LOSSES = ("MSELoss", "CrossEntropyLoss")
 
 
 def _arguments(module, names: tuple[str, ...]) -> dict:
@@ -53,8 +66,9 @@ def _arguments(module, names: tuple[str, ...]) -> dict:
         if name == "bias":  # a norm without affine parameters has no bias either: the default
             affine = getattr(module, "elementwise_affine", getattr(module, "affine", True))
             arguments[name] = module.bias is not None if affine else True
-        else:
-            arguments[name] = getattr(module, name)
+        else:  # a tensor (a loss's class weights) is copied: the twins share no storage
+            value = getattr(module, name)
+            arguments[name] = value.detach().clone() if isinstance(value, torch.Tensor) else value
     return arguments
 
 
@@ -73,8 +87,6 @@ def _simple(module: dl.Module) -> torch.nn.Module:
         return torch.nn.Sequential(*[_simple(child) for child in module])
     if name in CONSTRUCTOR_ARGUMENTS:
         return getattr(torch.nn, name)(**_arguments(module, CONSTRUCTOR_ARGUMENTS[name]))
-    if name in LOSSES:
-        return getattr(torch.nn, name)(reduction=module.reduction)
     if hasattr(torch.nn, name):
         return getattr(torch.nn, name)()
     raise TypeError(f"to_torch: no torch.nn counterpart known for {name}")
@@ -86,8 +98,6 @@ def _mini(module: torch.nn.Module) -> dl.Module:
         return dl.Sequential(*[_mini(child) for child in module])
     if name in CONSTRUCTOR_ARGUMENTS:
         return getattr(dl, name)(**_arguments(module, CONSTRUCTOR_ARGUMENTS[name]))
-    if name in LOSSES:
-        return getattr(dl, name)(reduction=module.reduction)
     if name in dl.__all__ and isinstance(getattr(dl, name), type):
         return getattr(dl, name)()
     raise TypeError(f"from_torch: no mini_dl counterpart known for torch.nn.{name}")

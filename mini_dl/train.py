@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .data import MiniBatches
+from .lr_scheduler import LRScheduler, ReduceLROnPlateau
 from .module import Module, Sequential
 from .optim import Optimizer
 
@@ -79,13 +80,18 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
 
     One step per mini-batch: ``zero_grad`` -> forward -> loss -> ``criterion.backward()`` ->
     ``model.backward`` -> ``optimizer.step()``. After each epoch the model is evaluated on the
-    whole training set and on ``validation`` (if given). A ``scheduler`` (e.g.
-    ``ReduceLROnPlateau``) is stepped with the validation loss, or the train loss without one.
+    whole training set and on ``validation`` (if given). A ``scheduler`` is stepped once after
+    each epoch: ``ReduceLROnPlateau`` (or any object that is not a mini_dl ``LRScheduler``) with
+    the validation loss, or the train loss without one; the calendar schedulers (``StepLR``,
+    ``CosineAnnealingLR``, ``SequentialLR``, ...) with no metric, as torch's recipes do, so
+    their epoch counts fit's epochs (a ``OneCycleLR`` stepped here needs ``total_steps=epochs``).
     The model's first module is told that its input is the data (``needs_input_grad = False``
     while ``fit`` runs, then restored), so no step computes a gradient nobody reads.
 
     Returns ``{"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"}``, lists with one
-    entry per epoch; ``train_loss`` is the mean of the mini-batch losses seen during the epoch.
+    entry per epoch; ``train_loss`` is the mean of the mini-batch losses seen during the epoch;
+    ``lr`` is the rate used during the epoch by the first parameter group (a float of
+    ``optimizer.param_groups[0]["lr"]``; the other groups' rates are in ``param_groups``).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
@@ -132,7 +138,9 @@ def _epochs(model, criterion, optimizer, batches, epoch_range, validation, sched
             val_loss, val_accuracy = evaluate(model, criterion, *validation)
             history["val_loss"].append(val_loss)
             history["val_accuracy"].append(val_accuracy)
-        history["lr"].append(optimizer.lr)
-        if scheduler is not None:
+        history["lr"].append(float(optimizer.param_groups[0]["lr"]))
+        if isinstance(scheduler, LRScheduler) and not isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step()  # a calendar schedule: one epoch on
+        elif scheduler is not None:
             scheduler.step(history["val_loss"][-1] if validation is not None
                            else history["train_loss"][-1])

@@ -180,3 +180,41 @@ def test_fit_skips_the_datas_gradient_and_restores_the_first_modules_flag():
            dl.MiniBatches(x, y, batch_size=16, seed=0), epochs=1, progress=False)
     assert calls == [False, False]  # the data's gradient was never computed
     assert inner[0].needs_input_grad is True  # and the flag is as it was
+
+
+# -- fit with the calendar schedulers of mini_dl.lr_scheduler -------------------------------------
+
+def test_fit_steps_a_calendar_scheduler_once_per_epoch_without_a_metric_as_torch():
+    import warnings
+
+    model, criterion, optimizer, batches = disk_problem(n=40)
+    scheduler = dl.CosineAnnealingLR(optimizer, T_max=4)
+    twin = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    torch_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(twin, T_max=4)
+    torch_lrs = []
+    for _ in range(6):  # torch's recipe: train an epoch (optimizer steps), then scheduler.step()
+        torch_lrs.append(twin.param_groups[0]["lr"])
+        twin.step()
+        torch_scheduler.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fit calls them in the order torch expects
+        history = dl.fit(model, criterion, optimizer, batches, epochs=6, validation=None,
+                         scheduler=scheduler, progress=False)
+    assert history["lr"] == torch_lrs  # the rate used in each epoch, bit for bit
+    assert scheduler.last_epoch == 6 and optimizer.lr == torch_scheduler.get_last_lr()[0]
+
+
+def test_fit_records_the_first_groups_lr_and_schedules_every_group():
+    torch.manual_seed(0)
+    model = dl.Sequential(dl.Linear(2, 8), dl.ReLU(), dl.Linear(8, 2))
+    optimizer = dl.SGD([{"params": model[0].parameters(), "lr": 0.05},
+                        {"params": model[2].parameters(), "lr": 0.2}], momentum=0.9)
+    scheduler = dl.SequentialLR(optimizer, [dl.LinearLR(optimizer, 0.5, total_iters=2),
+                                            dl.StepLR(optimizer, step_size=1, gamma=0.5)],
+                                milestones=[2])
+    x, labels = dl.disk_dataset(40, seed=0)
+    history = dl.fit(model, dl.CrossEntropyLoss(), optimizer,
+                     dl.MiniBatches(x, labels, batch_size=20, seed=0), epochs=4,
+                     scheduler=scheduler, progress=False)
+    assert history["lr"] == pytest.approx([0.025, 0.0375, 0.05, 0.025], rel=1e-15)
+    assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([0.0125, 0.05])

@@ -113,7 +113,7 @@ def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...
         if isinstance(item, torch.Tensor):
             values.append(item.detach().double().clone() if item.is_floating_point() else item)
         elif isinstance(item, (tuple, list, torch.Size)):
-            values.append(torch.randn(*item, generator=generator, dtype=torch.float64))
+            values.append(torch.randn(tuple(item), generator=generator, dtype=torch.float64))
         else:
             raise TypeError(f"check_gradients: inputs must be shapes or tensors, got {item!r}")
     if any(i >= len(values) for i in wrt):

@@ -345,3 +345,8 @@ def test_the_absolute_floor_does_not_hide_a_small_error_in_an_order_one_gradient
     report = dl.check_gradients(Nudged(), (4, 3))
     assert not report.passed
     assert [row.passed for row in report.rows] == [True, False]
+
+
+def test_a_zero_dim_input_shape_is_drawn_as_a_scalar():
+    report = dl.check_gradients(dl.Tanh(), (), reference=torch.nn.Tanh())
+    assert report.passed, report

@@ -178,9 +178,11 @@ class GELU(_Elementwise):
     ``approximate="none"``: y = x * 0.5 * (1 + erf(x / sqrt(2))).
     ``approximate="tanh"``: y = 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3).
 
-    Backward (caches the input), with G = dL/dy:
+    Backward (caches the input), with G = dL/dy::
+
         none: dL/dx = G (Phi(x) + x phi(x)),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
         tanh: dL/dx = G (0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2 / pi) (1 + 3 * 0.044715 x^2))
+
     each evaluated in torch's own order of operations.
     Shape: any, 0-dim included; output has the input's shape.
 

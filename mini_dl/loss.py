@@ -184,7 +184,7 @@ class HuberLoss(_PointwiseLoss):
 
     reduced as :class:`MSELoss`. ``delta`` must be positive.
 
-    Backward: dl_i/dx_i = clamp(d_i, -delta, delta) (continuous: d_i = +-delta at |d_i| = delta,
+    Backward: dl_i/dx_i = clamp(d_i, -delta, delta) (continuous: d_i = +-delta at ``|d_i| = delta``,
     as torch), times 1/M (``"mean"``) and the upstream gradient.
 
     Shape: input and target of the same shape; the loss is a 0-dim tensor (``"none"``: the
@@ -224,7 +224,7 @@ class SmoothL1Loss(_PointwiseLoss):
 
     and for ``beta = 0`` the L1 loss :math:`|d_i|` (as torch), reduced as :class:`MSELoss`.
 
-    Backward: dl_i/dx_i = clamp(d_i / beta, -1, 1) (+-1 at |d_i| = beta, as torch); for
+    Backward: dl_i/dx_i = clamp(d_i / beta, -1, 1) (+-1 at ``|d_i| = beta``, as torch); for
     ``beta = 0`` sign(d_i), 0 at d_i = 0 (L1's); times 1/M (``"mean"``) and the upstream gradient.
 
     Shape: input and target of the same shape; the loss is a 0-dim tensor (``"none"``: the

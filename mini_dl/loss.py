@@ -464,23 +464,22 @@ class _ClassLoss(_Loss):
                              f"{shape}, got {tuple(target.shape)}")
         if target.device != device:
             raise TypeError(f"{loss}: target must be on {device}, got {target.device}")
-        ignored = target == self.ignore_index
         if target.device.type != "cpu":  # on a GPU, reading the range back would wait for it
-            return ignored  # (so the mask is always applied there)
-        return self.check_range(target, ignored, classes)
+            return target == self.ignore_index  # (so the mask is always applied there)
+        return self.check_range(target, classes)
 
-    def check_range(self, target: torch.Tensor, ignored: torch.Tensor, classes: int):
-        """On the CPU: every kept target in [0, C); ``ignored``, or None if nothing is."""
-        loss = type(self).__name__
-        if not bool(ignored.any()):
-            ignored, kept = None, target
-        else:
+    def check_range(self, target: torch.Tensor, classes: int):
+        """On the CPU: every kept target in [0, C); returns the mask of the ignored targets,
+        or None if none is (``ignore_index`` outside the targets' range: no mask is made)."""
+        loss, ignored = type(self).__name__, None
+        low, high = (int(value) for value in target.aminmax())
+        if low <= self.ignore_index <= high:
+            ignored = target == self.ignore_index
             kept = target[~ignored]
-        if kept.numel():
-            low, high = (int(value) for value in kept.aminmax())
-            if low < 0 or high >= classes:
-                raise ValueError(f"{loss}: target must hold class indices in [0, {classes}), "
-                                 f"got values in [{low}, {high}]")
+            low, high = (int(v) for v in kept.aminmax()) if kept.numel() else (0, 0)
+        if low < 0 or high >= classes:
+            raise ValueError(f"{loss}: target must hold class indices in [0, {classes}), "
+                             f"got values in [{low}, {high}]")
         return ignored
 
     def positions(self, target: torch.Tensor, ignored, like: torch.Tensor) -> tuple:

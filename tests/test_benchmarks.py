@@ -195,3 +195,27 @@ def test_profile_by_layer_times_the_forward_and_backward_of_every_layer(framewor
         assert entry["total"] == pytest.approx(sum(entry["operators"].values()))
     # the wrapping is undone: mini_dl's methods are its own again
     assert benchmark.dl.Conv2d.forward.__qualname__ == "Conv2d.forward"
+
+
+def test_fit_benchmark_times_mini_dl_fit_against_torchs_loop_on_the_same_batches(tmp_path,
+                                                                               capsys):
+    fit = load_script("fit")
+    threads = torch.get_num_threads()
+    try:
+        results = fit.main(["--images", "40", "--batch-size", "10", "--reps", "1",
+                            "--json", str(tmp_path / "fit.json")])
+    finally:
+        torch.set_num_threads(threads)
+    assert [row["case"] for row in results["cases"]] == ["disk", "mnist"]
+    for row in results["cases"]:
+        assert row["median_ratio"] > 0 and len(row["mini_dl_seconds"]) == 1
+        assert row["parity_max_parameter_difference"] <= benchmark.PARITY_TOLERANCE
+    assert json.loads((tmp_path / "fit.json").read_text())["cases"][1]["images"] == 40
+    assert "mini_dl.fit / torch's loop" in capsys.readouterr().out
+
+
+def test_fit_benchmark_refuses_a_parity_failure(monkeypatch):
+    # a fit that trains nothing: the two models no longer agree after the warm-up epoch
+    monkeypatch.setattr(benchmark.dl, "fit", lambda *args, **kwargs: None)
+    with pytest.raises(RuntimeError, match="parameters differ"):
+        benchmark.compare_fit(benchmark.CASES["disk"], 40, 10, reps=1)

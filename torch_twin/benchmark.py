@@ -235,6 +235,82 @@ def compare(case: Case, batch_size: int | None = None, *, reps: int = 15,
             "best_ratio": min(times["mini_dl"]) / min(times["torch"])}
 
 
+def torch_epoch(model: torch.nn.Module, criterion: torch.nn.Module,
+                optimizer: torch.optim.Optimizer, batches: dl.MiniBatches) -> float:
+    """One epoch of torch's textbook loop over ``batches``, then what ``mini_dl.fit`` does after
+    each epoch: the loss and accuracy of the whole training set in eval mode (under
+    ``torch.no_grad``). Returns the mean mini-batch loss."""
+    model.train()
+    total, count = 0.0, 0
+    for x, target in batches:
+        optimizer.zero_grad()
+        loss = criterion(model(x), target)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * x.shape[0]
+        count += x.shape[0]
+    x_all, target_all = batches.tensors
+    model.eval()
+    with torch.no_grad():
+        output = model(x_all)
+        criterion(output, target_all).item()
+        labels = target_all.argmax(1) if target_all.ndim == 2 else target_all
+        (output.argmax(1) == labels).float().mean().item()
+    model.train()
+    return total / count
+
+
+def compare_fit(case: Case, images: int = 10_000, batch_size: int | None = None, *,
+                reps: int = 5, device="cpu", dtype=torch.float32) -> dict:
+    """Seconds per epoch of ``mini_dl.fit`` (``epochs=1``, no progress bar) against
+    :func:`torch_epoch` on the same ``images`` examples in the same mini-batches (a
+    ``MiniBatches`` with the same seed each), from the same weights. ``fit`` marks the first
+    layer's input as data by itself. One warm-up epoch each, after which both models must agree
+    to ``PARITY_TOLERANCE``; then ``reps`` epochs each, alternating which goes first. Returns the
+    same keys as :func:`compare` (times per epoch)."""
+    batch_size = batch_size or case.batch_size
+    device = torch.device(device)
+    reference = case.model().to(device=device, dtype=dtype)
+    (x, target), = case.batches(images, 1, device=device, dtype=dtype)
+    ours, theirs = case.criteria()
+    model, twin = copy.deepcopy(reference), to_torch(reference)
+    optimizer = dl.SGD(model.parameters(), lr=case.lr, momentum=case.momentum)
+    torch_optimizer = torch.optim.SGD(twin.parameters(), lr=case.lr, momentum=case.momentum)
+    batches = {"mini_dl": dl.MiniBatches(x, target, batch_size=batch_size, seed=0),
+               "torch": dl.MiniBatches(x, target, batch_size=batch_size, seed=0)}
+    epochs = {"mini_dl": lambda: dl.fit(model, ours, optimizer, batches["mini_dl"], epochs=1,
+                                        progress=False),
+              "torch": lambda: torch_epoch(twin, theirs, torch_optimizer, batches["torch"])}
+
+    def seconds(name):
+        synchronize(device)
+        start = time.perf_counter()
+        epochs[name]()
+        synchronize(device)
+        return time.perf_counter() - start
+
+    for name in epochs:  # warm-up, and the same computation on both sides
+        seconds(name)
+    difference = max_parameter_difference(model, twin)
+    if not difference <= PARITY_TOLERANCE:
+        raise RuntimeError(f"benchmark fit {case.name}: mini_dl and torch parameters differ by "
+                           f"{difference:.1e} > {PARITY_TOLERANCE:.0e}")
+    times = {"mini_dl": [], "torch": []}
+    for rep in range(reps):
+        for name in (("mini_dl", "torch") if rep % 2 == 0 else ("torch", "mini_dl")):
+            times[name].append(seconds(name))
+    ratios = [a / b for a, b in zip(times["mini_dl"], times["torch"])]
+    return {"case": case.name, "images": images, "batch_size": batch_size,
+            "device": str(device), "dtype": str(dtype).removeprefix("torch."),
+            "threads": torch.get_num_threads(), "reps": reps,
+            "parity_max_parameter_difference": difference,
+            "mini_dl_seconds": times["mini_dl"], "torch_seconds": times["torch"],
+            "ratios": ratios, "mini_dl_median": statistics.median(times["mini_dl"]),
+            "torch_median": statistics.median(times["torch"]),
+            "median_ratio": statistics.median(ratios),
+            "best_ratio": min(times["mini_dl"]) / min(times["torch"])}
+
+
 def peak_memory(case: Case, framework: str, batch_size: int | None = None, *, device="cpu",
                 dtype=torch.float32, input_grad: bool = False, rules: str | None = None) -> int:
     """Peak bytes of tensor memory of a training step: the model's parameters and gradients,

@@ -20,6 +20,7 @@ from .activation import (
     Tanh,
 )
 from .batchnorm import BatchNorm1d, BatchNorm2d
+from .checkpoint import load_checkpoint, save_checkpoint
 from .conv import Conv2d
 from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
 from .flatten import Flatten, Unflatten
@@ -117,6 +118,8 @@ __all__ = [
     "f1_score",
     "fit",
     "init",
+    "load_checkpoint",
     "load_mnist",
     "one_hot",
+    "save_checkpoint",
 ]

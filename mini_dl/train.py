@@ -1,8 +1,13 @@
 """The training loop: ``fit``; the metrics ``accuracy`` and ``f1_score``."""
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+
 import torch
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MiniBatches
 from .lr_scheduler import LRScheduler, ReduceLROnPlateau
 from .module import Module, Sequential
@@ -75,7 +80,8 @@ def evaluate(model: Module, criterion: Module, x: torch.Tensor, target: torch.Te
 
 def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBatches, *,
         epochs: int, validation: tuple[torch.Tensor, torch.Tensor] | None = None,
-        scheduler=None, progress: bool = True) -> dict[str, list[float]]:
+        scheduler=None, progress: bool = True, checkpoint: str | os.PathLike | None = None,
+        resume: bool = False, detect_anomaly: bool = False) -> dict[str, list[float]]:
     """Train for ``epochs`` passes over ``batches`` and return the per-epoch history.
 
     One step per mini-batch: ``zero_grad`` -> forward -> loss -> ``criterion.backward()`` ->
@@ -88,25 +94,71 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
     The model's first module is told that its input is the data (``needs_input_grad = False``
     while ``fit`` runs, then restored), so no step computes a gradient nobody reads.
 
+    Checkpoints: with ``checkpoint=path``, the end of every epoch (after the scheduler's step)
+    writes :func:`~mini_dl.save_checkpoint` of the model, optimizer, scheduler, random-number
+    states and data order, with ``epoch`` = the epochs done and the history in ``extra``; the
+    write is atomic, so an epoch that fails or a process that is killed leaves the last good
+    file. With ``resume=True`` as well, ``fit`` first loads that file (if it exists; if not, it
+    starts afresh) and runs the epochs from the file's epoch to ``epochs``, returning the whole
+    history, the saved epochs' included; a file at ``epochs`` already returns its history. A
+    resumed run takes exactly the steps of the run that was never interrupted: its parameters
+    are bit-identical (same shuffling, same dropout masks, same rates).
+
+    Guards: a mini-batch loss that is not finite (``nan``, ``inf``) raises ``FloatingPointError``
+    naming the epoch and the batch (both counted from 0) before that batch's step, so the
+    parameters are those after the last finite step and the checkpoint on disk is the last
+    good epoch. ``detect_anomaly=True`` also checks every module's output (forward) and input and
+    parameter gradients (backward), and names the first module that produced a non-finite value
+    by its path in the model, e.g. ``Sequential[3] (Linear)`` or ``Sequential[0][2] (Linear)``
+    for nested containers (the criterion is checked too). It wraps the modules' ``forward`` and
+    ``backward`` for the duration of ``fit`` (restored afterwards, also after an error) and costs
+    a pass over every tensor; without it, the guard is one ``math.isfinite`` per batch.
+
     Returns ``{"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"}``, lists with one
     entry per epoch; ``train_loss`` is the mean of the mini-batch losses seen during the epoch;
     ``lr`` is the rate used during the epoch by the first parameter group (a float of
     ``optimizer.param_groups[0]["lr"]``; the other groups' rates are in ``param_groups``).
+
+    Example:
+        >>> import os, tempfile, torch, mini_dl as dl
+        >>> def problem():
+        ...     _ = torch.manual_seed(0)
+        ...     x, labels = dl.disk_dataset(40)
+        ...     model = dl.Sequential(dl.Linear(2, 8), dl.ReLU(), dl.Dropout(0.2), dl.Linear(8, 2))
+        ...     optimizer = dl.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        ...     batches = dl.MiniBatches(x, dl.one_hot(labels), batch_size=10)
+        ...     return model, dl.MSELoss(), optimizer, batches
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.pt")
+        >>> model, *rest = problem()
+        >>> whole = dl.fit(model, *rest, epochs=4, progress=False)
+        >>> first = dl.fit(*problem(), epochs=2, checkpoint=path, progress=False)  # "killed" here
+        >>> resumed, *rest = problem()
+        >>> history = dl.fit(resumed, *rest, epochs=4, checkpoint=path, resume=True, progress=False)
+        >>> history == whole, all(torch.equal(p.data, q.data)
+        ...                       for p, q in zip(model.parameters(), resumed.parameters()))
+        (True, True)
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
     if not isinstance(batches, MiniBatches) or len(batches.tensors) != 2:
         raise TypeError("fit: batches must be a MiniBatches over (inputs, targets)")
+    if resume and checkpoint is None:
+        raise ValueError("fit: resume=True needs checkpoint=path (the file to resume from)")
     history = {key: [] for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy",
                                    "lr")}
-    epoch_range = range(epochs)
+    start = 0
+    if resume and os.path.exists(checkpoint):
+        start, history = _resumed(checkpoint, model, optimizer, scheduler, batches, history)
+    epoch_range = range(start, epochs)
     if progress:
         from tqdm.auto import tqdm
-        epoch_range = tqdm(epoch_range, desc="epochs")
+        epoch_range = tqdm(epoch_range, desc="epochs", initial=start, total=epochs)
     first = _first_module(model)
     needed, first.needs_input_grad = first.needs_input_grad, False  # its input is the data
     try:
-        _epochs(model, criterion, optimizer, batches, epoch_range, validation, scheduler, history)
+        with _anomaly_checks(model, criterion) if detect_anomaly else contextlib.nullcontext():
+            _epochs(model, criterion, optimizer, batches, epoch_range, validation, scheduler,
+                    history, checkpoint)
     finally:
         first.needs_input_grad = needed
     return history
@@ -119,18 +171,39 @@ def _first_module(model: Module) -> Module:
     return model
 
 
+def _resumed(checkpoint, model, optimizer, scheduler, batches, history) -> tuple[int, dict]:
+    """(epochs done, history so far) from the file, which is loaded into everything."""
+    saved = load_checkpoint(checkpoint, model, optimizer, scheduler, batches=batches)
+    extra = saved["extra"]
+    if saved["epoch"] is None or not isinstance(extra, dict) or not isinstance(
+            extra.get("history"), dict) or set(extra["history"]) != set(history):
+        raise ValueError(f"fit: {checkpoint} was not written by fit (it has no epoch or no "
+                         "history); resume from a file of fit(checkpoint=...)")
+    return saved["epoch"], extra["history"]
+
+
+class _NonFinite(FloatingPointError):
+    """Raised inside a step by the anomaly checks; fit adds the epoch and the batch."""
+
+
 def _epochs(model, criterion, optimizer, batches, epoch_range, validation, scheduler,
-            history) -> None:
+            history, checkpoint) -> None:
     x_train, target_train = batches.tensors
-    for _ in epoch_range:
+    for epoch in epoch_range:
         model.train()
         total, count = 0.0, 0
-        for x, target in batches:
+        for index, (x, target) in enumerate(batches):
             optimizer.zero_grad()
-            loss = criterion(model(x), target)
-            model.backward(criterion.backward())
+            try:
+                loss = criterion(model(x), target).item()
+                if not math.isfinite(loss):
+                    raise _NonFinite(f"the loss is {loss}")
+                model.backward(criterion.backward())
+            except _NonFinite as error:
+                raise FloatingPointError(f"fit: {error} at epoch {epoch}, batch {index} "
+                                         "(counted from 0); no step was taken") from None
             optimizer.step()
-            total += loss.item() * x.shape[0]
+            total += loss * x.shape[0]
             count += x.shape[0]
         history["train_loss"].append(total / count)
         history["train_accuracy"].append(evaluate(model, criterion, x_train, target_train)[1])
@@ -144,3 +217,55 @@ def _epochs(model, criterion, optimizer, batches, epoch_range, validation, sched
         elif scheduler is not None:
             scheduler.step(history["val_loss"][-1] if validation is not None
                            else history["train_loss"][-1])
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, scheduler, epoch=epoch + 1,
+                            extra={"history": history}, batches=batches)
+
+
+# -- detect_anomaly: every module's output and gradients checked ---------------------------------
+
+def _module_path(model: Module, name: str, module: Module) -> str:
+    """``Sequential[3] (Linear)``: where the module ``name`` (a key of ``named_modules``) sits
+    in ``model``, indices in brackets, attribute names after dots, its class in parentheses."""
+    path = type(model).__name__ + "".join(
+        f"[{part}]" if part.isdigit() else f".{part}" for part in name.split(".") if part)
+    return f"{path} ({type(module).__name__})" if name else path
+
+
+@contextlib.contextmanager
+def _anomaly_checks(model: Module, criterion: Module):
+    """Wrap ``forward`` and ``backward`` of the criterion and of every module of ``model`` (as
+    instance attributes, which the class's methods are found behind) with a check that what
+    they return, and the gradients of their own parameters, are finite; removed on exit."""
+    watched = [(module, _module_path(model, name, module)) for name, module in model.named_modules()]
+    watched.append((criterion, f"{type(criterion).__name__} (the criterion)"))
+    wrapped = []
+    try:
+        for module, where in watched:
+            for phase in ("forward", "backward"):
+                own = module.__dict__.get(phase)  # an instance's own function, if any
+                object.__setattr__(module, phase, _checked(module, getattr(module, phase),
+                                                           phase, where))
+                wrapped.append((module, phase, own))
+        yield
+    finally:
+        for module, phase, own in reversed(wrapped):
+            if own is None:
+                object.__delattr__(module, phase)
+            else:
+                object.__setattr__(module, phase, own)
+
+
+def _checked(module: Module, function, phase: str, where: str):
+    def checked(*args):
+        result = function(*args)
+        values = [("output" if phase == "forward" else "input gradient", value) for value in
+                  (result if isinstance(result, tuple) else (result,))]
+        if phase == "backward":
+            values += [(f"gradient of {name}", p.grad) for name, p in module._parameters.items()
+                       if p is not None]
+        for what, value in values:
+            if isinstance(value, torch.Tensor) and not bool(torch.isfinite(value).all()):
+                raise _NonFinite(f"a non-finite {what} in the {phase} pass of {where}")
+        return result
+    return checked

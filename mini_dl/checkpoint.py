@@ -25,6 +25,7 @@ import copy
 import hashlib
 import io
 import os
+import re
 import tempfile
 from collections import Counter, OrderedDict
 
@@ -266,6 +267,16 @@ def _refused(path: str, problem: str) -> ValueError:
     return ValueError(f"load_checkpoint: {path}: {problem}")
 
 
+def _reason(error: Exception) -> str:
+    """One line on why ``torch.load(weights_only=True)`` failed."""
+    message = str(error)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    if found:
+        return (f"it holds a pickled {found.group(1)}, which weights_only=True refuses to "
+                "build (not plain data: it could run code), so nothing of it was executed")
+    return f"{type(error).__name__}: {message.splitlines()[0][:200] if message else ''}"
+
+
 def _read(path: str) -> dict:
     """The payload of the file, checked: readable under weights_only, a mini_dl envelope, the
     checksum right, the payload's keys all there."""
@@ -276,8 +287,7 @@ def _read(path: str) -> dict:
     except Exception as error:  # noqa: BLE001 (a damaged zip, a text file, a foreign pickle:
         # whatever torch.load raises, the file is refused)
         raise _refused(path, f"cannot be read as a mini_dl checkpoint (truncated, damaged, or "
-                             f"not a checkpoint; torch.load with weights_only=True says: "
-                             f"{type(error).__name__}: {str(error)[:300]})") from None
+                             f"not a checkpoint): {_reason(error)}") from None
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         what = (f"a dict with keys {sorted(map(str, envelope))[:8]}" if isinstance(envelope, dict)
                 else f"a {type(envelope).__name__}")
@@ -297,7 +307,7 @@ def _read(path: str) -> dict:
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 (as above)
-        raise _refused(path, f"damaged payload ({type(error).__name__}: {error})") from None
+        raise _refused(path, f"the payload cannot be read: {_reason(error)}") from None
     keys = {"model", "optimizer", "optimizer_class", "scheduler", "scheduler_class", "epoch",
             "extra", "rng", "batches", "versions"}
     if not isinstance(payload, dict) or not keys <= set(payload):

@@ -1,11 +1,20 @@
 """accuracy, evaluate and fit; fit against the classic PyTorch loop (torch_twin.fit_torch)."""
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 
 import mini_dl as dl
 import torch_twin
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 OUTPUT = torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 4.0]])  # predicted classes 0, 1, 0
 LABELS = torch.tensor([0, 1, 1])
@@ -218,3 +227,275 @@ def test_fit_records_the_first_groups_lr_and_schedules_every_group():
                      scheduler=scheduler, progress=False)
     assert history["lr"] == pytest.approx([0.025, 0.0375, 0.05, 0.025], rel=1e-15)
     assert [group["lr"] for group in optimizer.param_groups] == pytest.approx([0.0125, 0.05])
+
+
+# -- fit with checkpoints: resume to the same bits, also after SIGKILL ----------------------------
+
+SURVIVAL_EPOCHS = 6
+
+
+class Pause(dl.Identity):
+    """The identity, after ``delay`` seconds: slows a worker down enough to be killed mid-run."""
+
+    def __init__(self, delay=0.0):
+        super().__init__()
+        self.delay = delay
+
+    def forward(self, x):
+        time.sleep(self.delay)
+        return super().forward(x)
+
+
+def survival_problem(dtype=torch.float32, seed=0, delay=0.0):
+    """Dropout, shuffling, momentum and a MultiStepLR: everything a resume must restore. The
+    seed sets the initialisation and the data order, not the data."""
+    x, labels = dl.disk_dataset(120, seed=0, dtype=dtype)
+    torch.manual_seed(seed)
+    model = dl.Sequential(dl.Linear(2, 16), dl.ReLU(), dl.Dropout(0.3), Pause(delay),
+                          dl.Linear(16, 2)).to(dtype)
+    optimizer = dl.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    scheduler = dl.MultiStepLR(optimizer, milestones=[2, 4], gamma=0.5)
+    batches = dl.MiniBatches(x, dl.one_hot(labels, 2, dtype=dtype), batch_size=20, seed=seed)
+    return model, dl.MSELoss(), optimizer, batches, scheduler
+
+
+def survive(problem, epochs=SURVIVAL_EPOCHS, **options):
+    model, criterion, optimizer, batches, scheduler = problem
+    return dl.fit(model, criterion, optimizer, batches, epochs=epochs, scheduler=scheduler,
+                  progress=False, **options)
+
+
+def same_parameters(model, other):
+    """Bit-identical state_dicts; ``model`` and ``other`` may be models or whole problems."""
+    model, other = (m[0] if isinstance(m, tuple) else m for m in (model, other))
+    return all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 other.state_dict().values(), strict=True))
+
+
+WORKER = """
+import sys, torch
+sys.path.insert(0, "tests")
+from test_train import survival_problem, survive
+torch.set_num_threads(1)
+dtype, path, mode = getattr(torch, sys.argv[1]), sys.argv[2], sys.argv[3]
+if mode == "checkpointed":  # killed by the test at some point
+    survive(survival_problem(dtype, delay=0.02), checkpoint=path)
+else:
+    problem = survival_problem(dtype)
+    history = survive(problem)
+    torch.save({"state": problem[0].state_dict(), "history": history}, path)
+"""
+
+
+def start_worker(dtype, path, mode):
+    return subprocess.Popen([sys.executable, "-c", WORKER, str(dtype).split(".")[1], str(path),
+                             mode], cwd=REPOSITORY, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@contextlib.contextmanager
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the workers: the same arithmetic
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize(("dtype", "extra_wait"), [(torch.float32, 0.0), (torch.float64, 0.25)],
+                         ids=["float32", "float64"])
+def test_fit_killed_with_sigkill_and_resumed_is_bit_identical_to_the_uninterrupted_run(
+        tmp_path, dtype, extra_wait):
+    path = tmp_path / "run.pt"
+    killed = start_worker(dtype, path, "checkpointed")
+    whole = start_worker(dtype, tmp_path / "whole.pt", "uninterrupted")  # another process
+    try:
+        deadline = time.monotonic() + 60
+        while not path.exists() and killed.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(extra_wait)  # float64: killed later, in another epoch or during a write
+    finally:
+        killed.kill()
+        killed.wait()
+        whole.wait(timeout=60)
+    assert killed.returncode == -signal.SIGKILL and whole.returncode == 0
+    reached = dl.load_checkpoint(path, survival_problem(dtype)[0])["epoch"]
+    assert 1 <= reached < SURVIVAL_EPOCHS  # really interrupted, after a checkpoint
+    with one_thread():
+        resumed = survival_problem(dtype, seed=1)  # other weights and order: the file rules
+        history = survive(resumed, checkpoint=path, resume=True)
+        here = survival_problem(dtype)
+        history_here = survive(here)
+    reference = torch.load(tmp_path / "whole.pt", weights_only=True)
+    assert history == reference["history"] == history_here  # the whole history, bit for bit
+    assert all(torch.equal(value, reference["state"][key])
+               for key, value in resumed[0].state_dict().items())
+    assert same_parameters(here, resumed)  # and the same seed gives the same bits in two processes
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("stopped_after", [1, 3])
+def test_fit_resumed_from_a_checkpoint_takes_the_uninterrupted_runs_steps(tmp_path, dtype,
+                                                                          stopped_after):
+    uninterrupted = survival_problem(dtype)
+    history = survive(uninterrupted)
+    survive(survival_problem(dtype), epochs=stopped_after, checkpoint=tmp_path / "c.pt")
+    torch.manual_seed(123)  # the global RNG state of the file wins too
+    resumed = survival_problem(dtype, seed=1)
+    assert survive(resumed, checkpoint=tmp_path / "c.pt", resume=True) == history
+    assert same_parameters(uninterrupted, resumed)
+    assert dl.load_checkpoint(tmp_path / "c.pt", resumed[0])["epoch"] == SURVIVAL_EPOCHS
+
+
+def test_fit_with_a_checkpoint_saves_every_epoch_and_changes_no_result(tmp_path, monkeypatch):
+    plain = survival_problem()
+    history = survive(plain, epochs=3)
+    saved = []
+    save = dl.train.save_checkpoint
+    monkeypatch.setattr(dl.train, "save_checkpoint",
+                        lambda *a, **k: saved.append(k["epoch"]) or save(*a, **k))
+    checkpointed = survival_problem()
+    assert survive(checkpointed, epochs=3, checkpoint=tmp_path / "c.pt") == history
+    assert saved == [1, 2, 3] and same_parameters(plain, checkpointed)
+    info = dl.load_checkpoint(tmp_path / "c.pt", survival_problem()[0])
+    assert info["extra"] == {"history": history}
+
+
+def test_fit_resume_without_a_file_starts_afresh(tmp_path):
+    history = survive(plain := survival_problem(), epochs=2)
+    assert survive(fresh := survival_problem(), epochs=2, checkpoint=tmp_path / "new.pt", resume=True) == history
+    assert same_parameters(plain, fresh) and (tmp_path / "new.pt").exists()
+
+
+def test_fit_resume_of_a_finished_run_returns_its_history_without_training(tmp_path):
+    done = survival_problem()
+    history = survive(done, epochs=3, checkpoint=tmp_path / "c.pt")
+    again = survival_problem(seed=1)
+    assert survive(again, epochs=3, checkpoint=tmp_path / "c.pt", resume=True) == history
+    assert same_parameters(done, again)  # loaded, not trained further
+    assert survive(again, epochs=2, checkpoint=tmp_path / "c.pt", resume=True) == history
+
+
+def test_fit_resume_needs_a_checkpoint_path_and_a_file_of_fit(tmp_path):
+    with pytest.raises(ValueError, match=r"fit: resume=True needs checkpoint=path"):
+        survive(survival_problem(), resume=True)
+    model = survival_problem()[0]
+    dl.save_checkpoint(tmp_path / "bare.pt", model, survival_problem()[2],
+                       survival_problem()[4], batches=survival_problem()[3])
+    with pytest.raises(ValueError, match=r"bare.pt was not written by fit"):
+        survive(survival_problem(), checkpoint=tmp_path / "bare.pt", resume=True)
+
+
+# -- guards: a non-finite loss, output or gradient stops fit before the step ----------------------
+
+def plain_problem(x, labels, model=None, lr=0.1):
+    torch.manual_seed(0)
+    model = model or dl.Sequential(dl.Linear(2, 8), dl.ReLU(), dl.Linear(8, 2))
+    batches = dl.MiniBatches(x, dl.one_hot(labels, 2), batch_size=20, shuffle=False)
+    return model, dl.MSELoss(), dl.SGD(model.parameters(), lr=lr, momentum=0.9), batches
+
+
+def poisoned_data(index=45):
+    x, labels = dl.disk_dataset(100, seed=0)
+    x[index, 1] = float("nan")
+    return x, labels
+
+
+@pytest.mark.parametrize(("detect_anomaly", "message"), [
+    (False, r"fit: the loss is nan at epoch 0, batch 2 \(counted from 0\); no step was taken"),
+    (True, (r"fit: a non-finite output in the forward pass of Sequential\[0\] \(Linear\) at "
+            r"epoch 0, batch 2 \(counted from 0\); no step was taken")),
+])
+def test_a_nan_in_the_data_stops_fit_before_its_step(detect_anomaly, message):
+    x, labels = poisoned_data(45)  # in batch 2 (samples 40-59)
+    model, *rest = plain_problem(x, labels)
+    with pytest.raises(FloatingPointError, match=message):
+        dl.fit(model, *rest, epochs=3, progress=False, detect_anomaly=detect_anomaly)
+    good, *rest = plain_problem(x[:40], labels[:40])  # the two steps before the bad batch
+    dl.fit(good, *rest, epochs=1, progress=False)
+    assert same_parameters(model, good)  # no step after the last good one
+
+
+class Poison:
+    """A plateau-style scheduler (stepped with a metric) that puts a NaN into the data after
+    epoch ``after``: the failure then comes in the middle of a checkpointed run."""
+
+    def __init__(self, tensor, after):
+        self.tensor, self.after, self.calls = tensor, after, 0
+
+    def step(self, metric):
+        self.calls += 1
+        if self.calls == self.after:
+            self.tensor[50, 0] = float("nan")
+
+    def state_dict(self):
+        return {"calls": self.calls}
+
+
+def test_a_failure_mid_run_leaves_the_last_good_checkpoint(tmp_path):
+    x, labels = dl.disk_dataset(100, seed=0)
+    model, criterion, optimizer, batches = plain_problem(x.clone(), labels)
+    with pytest.raises(FloatingPointError, match=r"at epoch 2, batch 2 "):
+        dl.fit(model, criterion, optimizer, batches, epochs=5, progress=False,
+               scheduler=Poison(batches.tensors[0], after=2), checkpoint=tmp_path / "c.pt")
+    good, *rest = plain_problem(x, labels)
+    dl.fit(good, *rest, epochs=2, progress=False)
+    on_disk = plain_problem(x, labels, lr=0.5)[0]
+    info = dl.load_checkpoint(tmp_path / "c.pt", on_disk)
+    assert info["epoch"] == 2 and same_parameters(on_disk, good)
+
+
+@pytest.mark.parametrize("detect_anomaly", [False, True])
+def test_a_diverging_learning_rate_raises_a_floating_point_error(tmp_path, detect_anomaly):
+    x, labels = dl.disk_dataset(100, seed=0)
+    model, *rest = plain_problem(x, labels, lr=1e4)
+    where = (r"a non-finite \w+( \w+)? in the (forward|backward) pass of (Sequential\[\d\] "
+             r"\(\w+\)|MSELoss \(the criterion\))" if detect_anomaly else r"the loss is (nan|inf)")
+    with pytest.raises(FloatingPointError, match=rf"fit: {where} at epoch \d+, batch \d+ "):
+        dl.fit(model, *rest, epochs=20, progress=False, checkpoint=tmp_path / "c.pt",
+               detect_anomaly=detect_anomaly)
+
+
+class BrokenBackward(dl.Identity):
+    """The identity forward, a backward that returns NaN: only the backward check sees it."""
+
+    def backward(self, grad_output):
+        return grad_output * float("nan")
+
+
+def nested_model():
+    torch.manual_seed(0)
+    return dl.Sequential(dl.Sequential(dl.Linear(2, 4), dl.ReLU(), dl.Linear(4, 4)), dl.ReLU(),
+                         dl.Linear(4, 2))
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("nested", (r"a non-finite output in the forward pass of Sequential\[0\]\[2\] \(Linear\) "
+                r"at epoch 0, batch 0 ")),
+    ("backward", (r"a non-finite input gradient in the backward pass of Sequential\[1\] "
+                  r"\(BrokenBackward\) at epoch 0, batch 0 ")),
+])
+def test_detect_anomaly_names_the_first_module_by_its_path_and_the_phase(case, message):
+    x, labels = dl.disk_dataset(40, seed=0)
+    if case == "nested":
+        model = nested_model()
+        model[0][2].weight.data[0, 0] = float("inf")
+    else:
+        torch.manual_seed(0)
+        model = dl.Sequential(dl.Linear(2, 4), BrokenBackward(), dl.Linear(4, 2))
+    model, *rest = plain_problem(x, labels, model=model)
+    before = [p.data.clone() for p in model.parameters()]
+    with pytest.raises(FloatingPointError, match=message):
+        dl.fit(model, *rest, epochs=1, progress=False, detect_anomaly=True)
+    assert all(torch.equal(p.data, b) for p, b in zip(model.parameters(), before, strict=True))
+    assert all("forward" not in m.__dict__ and "backward" not in m.__dict__
+               for _, m in model.named_modules())  # unwrapped after the error
+    assert "forward" not in rest[0].__dict__ and "backward" not in rest[0].__dict__
+
+
+def test_detect_anomaly_changes_no_result_and_is_removed_after_fit():
+    history = survive(plain := survival_problem(), epochs=2)
+    assert survive(checked := survival_problem(), epochs=2, detect_anomaly=True) == history
+    assert same_parameters(plain, checked)
+    assert all(set(m.__dict__).isdisjoint({"forward", "backward"})
+               for _, m in checked[0].named_modules())

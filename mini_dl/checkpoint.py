@@ -134,17 +134,7 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
 def _payload(model, optimizer, scheduler, epoch, extra, batches) -> dict:
     from . import __version__  # here: the package imports this module
     name = "save_checkpoint"
-    if not isinstance(model, Module):
-        raise TypeError(f"{name}: model must be a mini_dl Module, got {type(model).__name__}")
-    if optimizer is not None and not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{name}: optimizer must be a mini_dl Optimizer or None, got "
-                        f"{type(optimizer).__name__}")
-    if scheduler is not None and not hasattr(scheduler, "state_dict"):
-        raise TypeError(f"{name}: scheduler must have a state_dict(), got "
-                        f"{type(scheduler).__name__}")
-    if batches is not None and not isinstance(batches, MiniBatches):
-        raise TypeError(f"{name}: batches must be a MiniBatches or None, got "
-                        f"{type(batches).__name__}")
+    _check_arguments(name, model, optimizer, scheduler, batches, "state_dict")
     if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
         raise ValueError(f"{name}: epoch must be an int >= 0 or None, got {epoch!r}")
     return {
@@ -163,6 +153,21 @@ def _payload(model, optimizer, scheduler, epoch, extra, batches) -> dict:
         "batches": None if batches is None else _batches_layout(batches),
         "versions": {"mini_dl": __version__, "torch": str(torch.__version__)},
     }
+
+
+def _check_arguments(name, model, optimizer, scheduler, batches, method: str) -> None:
+    """TypeErrors for arguments of the wrong kind (``method``: what the scheduler needs)."""
+    if not isinstance(model, Module):
+        raise TypeError(f"{name}: model must be a mini_dl Module, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{name}: optimizer must be a mini_dl Optimizer or None, got "
+                        f"{type(optimizer).__name__}")
+    if scheduler is not None and not hasattr(scheduler, method):
+        raise TypeError(f"{name}: scheduler must have a {method}(), got "
+                        f"{type(scheduler).__name__}")
+    if batches is not None and not isinstance(batches, MiniBatches):
+        raise TypeError(f"{name}: batches must be a MiniBatches or None, got "
+                        f"{type(batches).__name__}")
 
 
 def _batches_layout(batches: MiniBatches) -> dict:
@@ -240,6 +245,7 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
         ValueError: load_checkpoint: .../model.pt: the model's state_dict does not match the file's: ...
     """
     path = os.fspath(path)
+    _check_arguments("load_checkpoint", model, optimizer, scheduler, batches, "load_state_dict")
     payload = _read(path)
     _check_fits(path, payload, model, optimizer, scheduler, batches)
     saved = _snapshot(model, optimizer, scheduler, batches)

@@ -144,6 +144,10 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
         raise TypeError("fit: batches must be a MiniBatches over (inputs, targets)")
     if resume and checkpoint is None:
         raise ValueError("fit: resume=True needs checkpoint=path (the file to resume from)")
+    if checkpoint is not None and scheduler is not None and not (
+            hasattr(scheduler, "state_dict") and hasattr(scheduler, "load_state_dict")):
+        raise TypeError(f"fit: checkpoint= saves the scheduler's state: a "
+                        f"{type(scheduler).__name__} needs state_dict() and load_state_dict()")
     history = {key: [] for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy",
                                    "lr")}
     start = 0
@@ -206,11 +210,16 @@ def _epochs(model, criterion, optimizer, batches, epoch_range, validation, sched
             total += loss * x.shape[0]
             count += x.shape[0]
         history["train_loss"].append(total / count)
-        history["train_accuracy"].append(evaluate(model, criterion, x_train, target_train)[1])
-        if validation is not None:
-            val_loss, val_accuracy = evaluate(model, criterion, *validation)
-            history["val_loss"].append(val_loss)
-            history["val_accuracy"].append(val_accuracy)
+        try:  # detect_anomaly's checks also watch the evaluations
+            history["train_accuracy"].append(evaluate(model, criterion, x_train,
+                                                      target_train)[1])
+            if validation is not None:
+                val_loss, val_accuracy = evaluate(model, criterion, *validation)
+                history["val_loss"].append(val_loss)
+                history["val_accuracy"].append(val_accuracy)
+        except _NonFinite as error:
+            raise FloatingPointError(f"fit: {error} at epoch {epoch} (counted from 0), "
+                                     "evaluating after its last step") from None
         history["lr"].append(float(optimizer.param_groups[0]["lr"]))
         if isinstance(scheduler, LRScheduler) and not isinstance(scheduler, ReduceLROnPlateau):
             scheduler.step()  # a calendar schedule: one epoch on

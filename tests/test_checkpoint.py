@@ -225,6 +225,19 @@ def test_save_checkpoint_rejects_bad_arguments(tmp_path, arguments, error, messa
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"model": "net"}, "model must be a mini_dl Module"),
+    ({"optimizer": object()}, "optimizer must be a mini_dl Optimizer"),
+    ({"scheduler": object()}, r"scheduler must have a load_state_dict\(\)"),
+    ({"batches": [1]}, "batches must be a MiniBatches"),
+])
+def test_load_checkpoint_rejects_bad_arguments_before_reading(tmp_path, arguments, message):
+    model, *_ = training()
+    dl.save_checkpoint(tmp_path / "a.pt", model)
+    with pytest.raises(TypeError, match=f"load_checkpoint: {message}"):
+        dl.load_checkpoint(tmp_path / "a.pt", **{"model": model, **arguments})
+
+
 # -- atomic writes ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("failing", ["replace", "fsync", "write"])

@@ -431,6 +431,9 @@ class Poison:
     def state_dict(self):
         return {"calls": self.calls}
 
+    def load_state_dict(self, state):
+        self.calls = state["calls"]
+
 
 def test_a_failure_mid_run_leaves_the_last_good_checkpoint(tmp_path):
     x, labels = dl.disk_dataset(100, seed=0)
@@ -499,3 +502,25 @@ def test_detect_anomaly_changes_no_result_and_is_removed_after_fit():
     assert same_parameters(plain, checked)
     assert all(set(m.__dict__).isdisjoint({"forward", "backward"})
                for _, m in checked[0].named_modules())
+
+
+def test_detect_anomaly_also_watches_the_evaluation():
+    x, labels = dl.disk_dataset(40, seed=0)
+    model, *rest = plain_problem(x, labels)
+    validation = poisoned_data(3)[0][:10], dl.one_hot(labels[:10], 2)
+    message = (r"fit: a non-finite output in the forward pass of Sequential\[0\] \(Linear\) at "
+               r"epoch 0 \(counted from 0\), evaluating after its last step")
+    with pytest.raises(FloatingPointError, match=message):
+        dl.fit(model, *rest, epochs=2, validation=validation, progress=False,
+               detect_anomaly=True)
+
+
+def test_fit_with_a_checkpoint_needs_a_scheduler_with_a_state(tmp_path):
+    class Stateless:
+        def step(self, metric):
+            pass
+
+    with pytest.raises(TypeError, match=r"fit: checkpoint= saves the scheduler's state: a "
+                                        r"Stateless needs state_dict\(\) and load_state_dict"):
+        survive(survival_problem()[:4] + (Stateless(),), checkpoint=tmp_path / "c.pt")
+    assert not (tmp_path / "c.pt").exists()

@@ -100,17 +100,22 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
     write is atomic, so an epoch that fails or a process that is killed leaves the last good
     file. With ``resume=True`` as well, ``fit`` first loads that file (if it exists; if not, it
     starts afresh) and runs the epochs from the file's epoch to ``epochs``, returning the whole
-    history, the saved epochs' included; a file at ``epochs`` already returns its history. A
-    resumed run takes exactly the steps of the run that was never interrupted: its parameters
-    are bit-identical (same shuffling, same dropout masks, same rates).
+    history, the saved epochs' included; a file at ``epochs`` (or beyond) returns its history
+    without training. A resumed run takes exactly the steps of the run that was never
+    interrupted: its parameters are bit-identical (same shuffling, same dropout masks, same
+    rates), wherever the first run was killed (before the first checkpoint, there is no file,
+    and the resumed run starts afresh, as the first one did). Build the model, optimizer,
+    scheduler and batches as for the first run; the file overwrites their state.
 
     Guards: a mini-batch loss that is not finite (``nan``, ``inf``) raises ``FloatingPointError``
     naming the epoch and the batch (both counted from 0) before that batch's step, so the
     parameters are those after the last finite step and the checkpoint on disk is the last
-    good epoch. ``detect_anomaly=True`` also checks every module's output (forward) and input and
+    good epoch (its ``epoch``, the epochs done, is the failing epoch's index: resuming redoes
+    it). ``detect_anomaly=True`` also checks every module's output (forward) and input and
     parameter gradients (backward), and names the first module that produced a non-finite value
     by its path in the model, e.g. ``Sequential[3] (Linear)`` or ``Sequential[0][2] (Linear)``
-    for nested containers (the criterion is checked too). It wraps the modules' ``forward`` and
+    for nested containers (the criterion is checked too, and so are the end-of-epoch
+    evaluations). It wraps the modules' ``forward`` and
     ``backward`` for the duration of ``fit`` (restored afterwards, also after an error) and costs
     a pass over every tensor; without it, the guard is one ``math.isfinite`` per batch.
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from registry import REGISTRY, Case, Entry
 
 import mini_dl as dl
@@ -27,7 +26,6 @@ import torch_twin
 
 NAMES = sorted(REGISTRY)
 ABSTRACT = {"Module": "the base class: its forward raises NotImplementedError"}
-EXAMPLES = 8  # per module: ~40 modules x 8 draws of small float64 shapes stay well under a minute
 MUTATION = 1 + 1e-4  # 100 x the finite differences' relative tolerance (1e-6)
 PACKAGE = os.path.dirname(dl.__file__)
 
@@ -53,15 +51,20 @@ def check(case: Case) -> dl.GradCheckReport:
 # -- 1. gradients, fuzzed ------------------------------------------------------------------------
 
 @pytest.mark.filterwarnings("ignore:.*implicit dimension choice:UserWarning")  # Softmax(dim=None)
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")  # torch
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
-@given(data=st.data())
-def test_gradients_of_every_module_match_autograd_and_finite_differences(name, data):
-    case = data.draw(REGISTRY[name].cases, label="case")
-    assert type(case.module).__name__ == name
-    report = check(case)
-    assert report.passed, f"{case}\n{report}"
+def test_gradients_of_every_module_match_autograd_and_finite_differences(name):
+    entry = REGISTRY[name]
+
+    @settings(max_examples=entry.examples, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+    @given(case=entry.cases)
+    def check_one(case):
+        assert type(case.module).__name__ == name
+        report = check(case)
+        assert report.passed, f"{case}\n{report}"
+
+    check_one()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -160,6 +163,10 @@ KNOWN_BUGS = {
 NO_PARAMETERS = ("no parameters, buffers or other inputs to match: it computes in the input's "
                  "dtype and on its device, as torch.nn's")
 RANKS = range(6)
+BACKWARD = -1
+PASS_THROUGH = ("passes G through unchanged (a reshape, or nothing): only its shape is "
+                "checked, as it is all that backward uses")
+UPSTREAM_NUMBER = "a loss's backward takes a number as its upstream gradient (documented)"
 
 
 @dataclass
@@ -167,14 +174,22 @@ class BadInput:
     name: str
     what: str  # which input, what is wrong with it
     change: Callable  # the valid input -> the bad one
-    position: int
+    position: int  # of the forward's argument; BACKWARD: backward's grad_output
     accepted: str | None = None  # why this input is legitimate for this module
 
     def build(self) -> tuple[dl.Module, list]:
+        """The module (after a valid forward, for a bad grad_output) and the bad arguments."""
         case = REGISTRY[self.name].default()
         inputs = list(case.inputs)
+        if self.position == BACKWARD:
+            output = case.module(*inputs)
+            return case.module, [self.change(torch.randn_like(output))]
         inputs[self.position] = self.change(inputs[self.position])
         return case.module, inputs
+
+    def run(self):
+        module, arguments = self.build()
+        return (module.backward if self.position == BACKWARD else module)(*arguments)
 
 
 def anchored(case: Case) -> bool:
@@ -182,6 +197,10 @@ def anchored(case: Case) -> bool:
     (class weights, running statistics) or a second input."""
     buffers = [b for _, b in case.module.named_buffers() if b.is_floating_point()]
     return bool(list(case.module.parameters()) or buffers or len(case.inputs) > 1)
+
+
+def as_list(x: torch.Tensor) -> list:
+    return x.tolist() if x.ndim else [x.item()]  # a 0-dim tensor's tolist() is a number
 
 
 def grown(dim: int) -> Callable:
@@ -205,7 +224,7 @@ def bad_inputs_of(name: str, entry: Entry) -> list[BadInput]:
         def add(what, change, accepted=None, label=label, position=position):
             table.append(BadInput(name, f"{label} {what}", change, position, accepted))
 
-        add("as a list", lambda x: x.tolist())
+        add("as a list", as_list)
         add("as a numpy array", lambda x: x.numpy())
         add("as a Python float", lambda x: float(x.flatten()[0]))
         if x.is_floating_point():
@@ -225,7 +244,26 @@ def bad_inputs_of(name: str, entry: Entry) -> list[BadInput]:
         dims = entry.checked_dims(x.ndim) if position == 0 else range(x.ndim)
         for dim in sorted(dims):
             add(f"one longer in dim {dim}", grown(dim))
-    return table
+    return table + bad_grad_outputs_of(name, entry, case)
+
+
+def bad_grad_outputs_of(name: str, entry: Entry, case: Case) -> list[BadInput]:
+    """Bad upstream gradients G for backward, after a valid forward: G must be a tensor of the
+    output's shape, dtype and device."""
+    output = case.module(*case.inputs)
+    through = PASS_THROUGH if entry.any_dtype else None
+    loss = isinstance(case.module, dl.loss._Loss)
+    table = [("as a list", as_list, None),
+             ("as a numpy array", lambda g: g.numpy(), None),
+             ("as a Python float", lambda g: float(g.flatten()[0]),
+              UPSTREAM_NUMBER if loss else None),
+             ("float32", lambda g: g.float(), through),
+             ("int64", lambda g: g.round().long(), None),
+             ("on the meta device", lambda g: g.to("meta"), through),
+             ("with one more dimension", lambda g: g[None], None)]
+    table += [(f"one longer in dim {dim}", grown(dim), None) for dim in range(output.ndim)]
+    return [BadInput(name, f"grad_output {what}", change, BACKWARD, accepted)
+            for what, change, accepted in table]
 
 
 BAD_INPUTS = [bad for name in NAMES for bad in bad_inputs_of(name, REGISTRY[name])]
@@ -237,31 +275,30 @@ def marked(bad: BadInput):
     return pytest.param(bad, marks=marks, id=f"{bad.name}: {bad.what}")
 
 
-def names_allowed(module: dl.Module) -> set[str]:
-    """The module's class name; for a Sequential also its first child's (it checks nothing
-    itself: the value enters the first child, which names itself)."""
+def names_allowed(module: dl.Module, position: int) -> set[str]:
+    """The module's class name; for a Sequential also its first child's (its last child's for
+    a grad_output): it checks nothing itself, the value enters that child, which names itself."""
     names = {type(module).__name__}
     if isinstance(module, dl.Sequential) and len(module):
-        names.add(type(module[0]).__name__)
+        names.add(type(module[BACKWARD if position == BACKWARD else 0]).__name__)
     return names
 
 
 @pytest.mark.parametrize("bad", [marked(b) for b in BAD_INPUTS if b.accepted is None])
 def test_a_bad_input_raises_a_clear_error_naming_the_module(bad):
-    module, inputs = bad.build()
     with pytest.raises((TypeError, ValueError, RuntimeError)) as info:
-        module(*inputs)
+        bad.run()
     message = str(info.value)
-    assert any(name in message for name in names_allowed(module)), message
+    assert any(name in message for name in names_allowed(REGISTRY[bad.name].default().module,
+                                                         bad.position)), message
     raised_in = info.traceback[-1].path  # where the value entered, not deep inside torch
     assert str(raised_in).startswith(PACKAGE), f"raised in {raised_in}: {message}"
 
 
 @pytest.mark.parametrize("bad", [marked(b) for b in BAD_INPUTS if b.accepted is not None])
 def test_an_input_a_module_legitimately_accepts_runs(bad):
-    module, inputs = bad.build()
-    output = module(*inputs)
-    assert output.device == inputs[0].device
+    result = bad.run()
+    assert isinstance(result, torch.Tensor)
 
 
 def test_every_known_bug_names_a_case_of_the_table():
@@ -272,5 +309,6 @@ def test_the_bad_input_table_covers_every_module_and_every_kind():
     assert {bad.name for bad in BAD_INPUTS} == set(NAMES)
     refused = [bad for bad in BAD_INPUTS if bad.accepted is None]
     assert {bad.name for bad in refused} == set(NAMES)  # each module refuses something
-    for kind in ("list", "numpy", "int64", "complex128", "float16", "meta", "rank", "longer"):
+    for kind in ("list", "numpy", "int64", "complex128", "float16", "meta", "rank", "longer",
+                 "grad_output"):
         assert any(kind in bad.what for bad in refused), kind

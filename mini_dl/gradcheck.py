@@ -111,7 +111,8 @@ def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...
     values = []
     for item in inputs:
         if isinstance(item, torch.Tensor):
-            values.append(item.detach().double().clone() if item.is_floating_point() else item)
+            values.append(item.detach().double().clone(memory_format=torch.contiguous_format)
+                          if item.is_floating_point() else item)  # contiguous: perturbed by view
         elif isinstance(item, (tuple, list, torch.Size)):
             values.append(torch.randn(tuple(item), generator=generator, dtype=torch.float64))
         else:

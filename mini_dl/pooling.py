@@ -201,7 +201,8 @@ class MaxPool2d(_Pool2d):
         rows = torch.arange(out[0], device=x.device).view(-1, 1) * sh - ph
         cols = torch.arange(out[1], device=x.device) * sw - pw
         self.dropped = False  # whether some window lies in the padding only
-        if padded is not x and torch.isneginf(output).any():
+        # (on the meta device there are no values to look at: the shapes are the same)
+        if padded is not x and x.device.type != "meta" and torch.isneginf(output).any():
             # a window of -inf values: torch picks its first position inside the input; a
             # window with none (possible with dilation) outputs -inf and its gradient is lost
             inside = torch.zeros(height, width, dtype=torch.uint8, device=x.device)

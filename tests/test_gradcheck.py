@@ -350,3 +350,10 @@ def test_the_absolute_floor_does_not_hide_a_small_error_in_an_order_one_gradient
 def test_a_zero_dim_input_shape_is_drawn_as_a_scalar():
     report = dl.check_gradients(dl.Tanh(), (), reference=torch.nn.Tanh())
     assert report.passed, report
+
+
+def test_a_non_contiguous_input_is_checked_like_its_contiguous_copy():
+    x = torch.randn(3, 4, dtype=torch.float64).t()  # (4, 3), strided
+    assert not x.is_contiguous()
+    report = dl.check_gradients(dl.Linear(3, 2), x, reference=torch.nn.Linear(3, 2))
+    assert report.passed, report

@@ -191,13 +191,7 @@ def test_every_module_with_a_weight_matrix_gets_a_transposed_mutation():
 
 # Real bugs found by the generated table: (module, what) -> what happens. Each is an
 # xfail(strict=True) case, reported to the lead; mini_dl is not edited here.
-KNOWN_BUGS = {
-    ("MaxPool2d", "input on the meta device"):
-        "MaxPool2d(2, 1, padding=1) on a meta input raises torch's bare 'RuntimeError: "
-        "Tensor.item() cannot be called on meta tensors' from pooling.py _general_forward "
-        "(`if padded is not x and torch.isneginf(output).any():`); torch.nn.MaxPool2d "
-        "returns a (2, 2, 6, 6) meta tensor",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}  # none open (MaxPool2d on meta: fixed)
 NO_PARAMETERS = ("no parameters, buffers or other inputs to match: it computes in the input's "
                  "dtype and on its device, as torch.nn's")
 RANKS = range(6)

@@ -122,10 +122,12 @@ class Parameter:
     def accumulate_grad(self, gradient: torch.Tensor) -> None:
         """``grad += gradient``; after ``zero_grad`` (lazy or ``set_to_none=True``) ``gradient``,
         a new tensor of the parameter's size that nothing else writes to, becomes ``grad``."""
+        if gradient.shape != self.data.shape:  # e.g. a norm's (C,) sums for a (C, 1) weight
+            gradient = gradient.view(self.data.shape)
         if self._grad is None or self._stale:
-            self.grad = gradient.view(self.data.shape)
+            self._grad, self._stale = gradient, False
         else:
-            self._grad.add_(gradient.view(self.data.shape))
+            self._grad.add_(gradient)
 
     def grad_buffer(self) -> tuple[torch.Tensor | None, int]:
         """Where a module writes its gradient in place, as ``(buffer, beta)``: the gradient

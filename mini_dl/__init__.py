@@ -53,6 +53,7 @@ from .module import Module, Parameter, Sequential
 from .normalization import GroupNorm, LayerNorm
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .sparse import Embedding
 from .train import accuracy, evaluate, f1_score, fit
 
 __version__ = "0.1.0"
@@ -75,6 +76,7 @@ __all__ = [
     "CosineAnnealingLR",
     "CrossEntropyLoss",
     "Dropout",
+    "Embedding",
     "ExponentialLR",
     "Flatten",
     "GradCheckReport",

@@ -92,7 +92,9 @@ def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...
         reference: optional PyTorch counterpart (a ``torch.nn.Module``, given our parameters
             through ``load_state_dict``, or a function of the inputs). Without one, autograd
             differentiates the module's own forward.
-        wrt: indices of the inputs that ``backward`` returns gradients for (losses: the prediction).
+        wrt: indices of the inputs that ``backward`` returns gradients for (losses: the
+            prediction); ``()`` for a module whose inputs have none (Embedding's integer indices:
+            its backward returns None).
         eps: finite-difference step.
         seed: seeds the inputs, the upstream gradient, and the RNG before every forward, so that
             stochastic modules (dropout) draw the same mask each time.
@@ -142,7 +144,9 @@ def check_gradients(module: Module, *inputs, reference=None, wrt: tuple[int, ...
     # 1. the hand-written backward
     ours.zero_grad()
     grads = ours.backward(grad_output)
-    grads = list(grads) if isinstance(grads, tuple) else [grads]
+    if grads is None and not wrt:  # no input gradient (integer indices)
+        grads = []
+    grads = list(grads) if isinstance(grads, (tuple, list)) else [grads]
     if len(grads) != len(wrt):
         raise ValueError(f"check_gradients: backward returned {len(grads)} gradient(s), "
                          f"wrt={wrt} expects {len(wrt)}")

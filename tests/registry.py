@@ -47,6 +47,7 @@ class Entry:
     checked_dims: Callable[[int], set] = field(default=lambda ndim: set())  # sizes it checks
     any_dtype: str | None = None  # why integer and complex inputs are legitimate, if they are
     examples: int = 10  # hypothesis draws per run: more where the argument space is larger
+    int32: str | None = None  # why int32 indices (an integer first input) are legitimate
 
 
 def generator(draw) -> torch.Generator:
@@ -181,6 +182,30 @@ def default_conv() -> Case:
     gen = torch.Generator().manual_seed(0)
     module = randomize(dl.Conv2d(2, 3, (2, 3), padding=1), gen)
     return Case(module, (normal(gen, 2, 2, 4, 5),))
+
+
+@st.composite
+def embedding_cases(draw):
+    """Embedding over sizes, padding_idx (negative too), index shapes (0-dim too) and both index
+    dtypes. Three things are by design not the derivative that finite differences measure, so
+    tests/test_sparse.py checks them against torch.nn.Embedding instead: the padding row's
+    gradient (0 where the padding index occurs: here it never does), scale_grad_by_freq (G /
+    count) and max_norm (the forward renormalises rows in place)."""
+    gen = generator(draw)
+    num_embeddings, embedding_dim = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    padding_idx = draw(st.one_of(st.none(), st.integers(-num_embeddings, num_embeddings - 1)))
+    assume(padding_idx is None or num_embeddings > 1)
+    module = randomize(dl.Embedding(num_embeddings, embedding_dim, padding_idx=padding_idx), gen)
+    rows = [k for k in range(num_embeddings) if k != module.padding_idx]
+    positions = torch.randint(0, len(rows), draw(shapes), generator=gen)
+    dtype = draw(st.sampled_from([torch.int64, torch.int32]))
+    return Case(module, (torch.tensor(rows)[positions].to(dtype),))
+
+
+def default_embedding() -> Case:
+    gen = torch.Generator().manual_seed(0)
+    module = randomize(dl.Embedding(5, 3, padding_idx=1), gen)
+    return Case(module, (torch.tensor([[0, 2, 3], [3, 4, 0]]),))  # repeats; row 1 (padding) unused
 
 
 # -- pooling -----------------------------------------------------------------------------------
@@ -464,6 +489,8 @@ REGISTRY: dict[str, Entry] = {
         dl.Dropout(0.3), normal(torch.Generator().manual_seed(0), 3, 4))),
     "Linear": Entry(linear_cases(), default_linear, ranks=frozenset(range(1, 6)),
                     checked_dims=last()),
+    "Embedding": Entry(embedding_cases(), default_embedding,
+                       int32="int32 indices, as torch.nn.Embedding takes them"),
     "Conv2d": Entry(conv_cases(), default_conv, ranks=frozenset({3, 4}), checked_dims=channels),
     "MaxPool2d": Entry(pool_cases(dl.MaxPool2d), default_pool(dl.MaxPool2d, 2, 1, padding=1),
                        ranks=frozenset({3, 4})),
@@ -506,5 +533,5 @@ REGISTRY: dict[str, Entry] = {
 # modules with many constructor arguments (or target kinds) get more draws
 WIDE = {"Conv2d": 40, "MaxPool2d": 25, "AvgPool2d": 25, "BatchNorm1d": 20, "BatchNorm2d": 20,
         "CrossEntropyLoss": 40, "NLLLoss": 30, "BCELoss": 25, "BCEWithLogitsLoss": 25,
-        "Unflatten": 20, "Flatten": 20}
+        "Unflatten": 20, "Flatten": 20, "Embedding": 20}
 REGISTRY.update((name, replace(REGISTRY[name], examples=count)) for name, count in WIDE.items())

@@ -44,9 +44,16 @@ def test_the_registry_names_only_public_modules():
     assert sorted(set(REGISTRY) - public_modules()) == []
 
 
+def input_gradients(case: Case) -> tuple[int, ...]:
+    """``wrt`` for check_gradients: the first input, unless it holds integer indices (Embedding),
+    which have no gradient (backward returns None)."""
+    return (0,) if case.inputs[0].is_floating_point() else ()
+
+
 def check(case: Case) -> dl.GradCheckReport:
     reference = case.reference if case.reference is not None else torch_twin.to_torch(case.module)
-    return dl.check_gradients(case.module, *case.inputs, reference=reference)
+    return dl.check_gradients(case.module, *case.inputs, reference=reference,
+                              wrt=input_gradients(case))
 
 
 # -- 1. gradients, fuzzed ------------------------------------------------------------------------
@@ -149,10 +156,11 @@ def mutate(module: dl.Module, input_change: Callable | None,
 def mutations(name: str) -> list[tuple[str, str, Callable | None, dict]]:
     """(mutation, the report row that must fail, input change, parameter changes) for
     ``REGISTRY[name]``'s default case."""
-    parameters = [(p_name, p.data.ndim) for p_name, p in
-                  REGISTRY[name].default().module.named_parameters()]
-    table = [("backward x (1 + 1e-4)", "input", scaled,
-              {p_name: scaled for p_name, _ in parameters})]
+    case = REGISTRY[name].default()
+    parameters = [(p_name, p.data.ndim) for p_name, p in case.module.named_parameters()]
+    with_input = bool(input_gradients(case))  # else (indices) the first parameter's row fails
+    table = [("backward x (1 + 1e-4)", "input" if with_input else parameters[0][0],
+              scaled if with_input else None, {p_name: scaled for p_name, _ in parameters})]
     for p_name, ndim in parameters:
         table.append((f"{p_name}.grad x (1 + 1e-4)", p_name, None, {p_name: scaled}))
         if ndim >= 2:  # a weight matrix or a kernel
@@ -265,9 +273,9 @@ def bad_inputs_of(name: str, entry: Entry) -> list[BadInput]:
             add("complex128", lambda x: x.to(torch.complex128), free)
             add("float16", lambda x: x.half(), free or (fixed if position == 0 else None))
             add("float32", lambda x: x.float(), free or (fixed if position == 0 else None))
-        else:  # class indices
+        else:  # class indices (a loss's target) or a lookup's indices (Embedding's input)
             add("float64", lambda x: x.double())
-            add("int32", lambda x: x.int())
+            add("int32", lambda x: x.int(), entry.int32 if position == 0 else None)
         add("on the meta device", lambda x: x.to("meta"), fixed if position == 0 else None)
         if position == 0 and entry.ranks is not None:
             for rank in RANKS:

@@ -42,6 +42,8 @@ CONSTRUCTOR_ARGUMENTS = {
     "LayerNorm": ("normalized_shape", "eps", "elementwise_affine", "bias"),
     "GroupNorm": ("num_groups", "num_channels", "eps", "affine", "bias"),
     "Dropout": ("p",),
+    "Embedding": ("num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type",
+                  "scale_grad_by_freq", "sparse"),
     "LeakyReLU": ("negative_slope",),
     "ELU": ("alpha",),
     "GELU": ("approximate",),

@@ -35,7 +35,7 @@ import torch
 
 import mini_dl as dl
 
-from . import max_parameter_difference, to_torch
+from . import fit_torch, max_parameter_difference, to_torch
 
 # float32 round-off summed in different orders, after a few steps, stays near 1e-7; a wrong
 # gradient moves the parameters by far more than this in one step.
@@ -217,21 +217,31 @@ def compare(case: Case, batch_size: int | None = None, *, reps: int = 15,
         raise RuntimeError(f"benchmark {case.name}: mini_dl and torch parameters differ by "
                            f"{difference:.1e} > {PARITY_TOLERANCE:.0e}: not the same computation")
     steps = steps or max(1, round(block_seconds / max(warm.values())))
-    times = {"mini_dl": [], "torch": []}
-    for rep in range(reps):
-        for name in (("mini_dl", "torch") if rep % 2 == 0 else ("torch", "mini_dl")):
-            times[name].append(seconds_per_step(sides[name], batches, steps, device))
-    ratios = [ours / theirs for ours, theirs in zip(times["mini_dl"], times["torch"])]
+    times = _alternate(lambda name: seconds_per_step(sides[name], batches, steps, device), reps)
     return {"case": case.name, "batch_size": batch_size, "device": str(device),
             "dtype": str(dtype).removeprefix("torch."), "threads": torch.get_num_threads(),
             "input_grad": input_grad, "rules": rules, "reps": reps, "steps": steps,
-            "parity_max_parameter_difference": difference,
-            "mini_dl_seconds": times["mini_dl"], "torch_seconds": times["torch"],
+            "parity_max_parameter_difference": difference, **_summary(times)}
+
+
+def _alternate(seconds, reps: int) -> dict[str, list[float]]:
+    """``reps`` timings ``seconds(name)`` of each framework, alternating which goes first."""
+    times = {"mini_dl": [], "torch": []}
+    for rep in range(reps):
+        for name in (("mini_dl", "torch") if rep % 2 == 0 else ("torch", "mini_dl")):
+            times[name].append(seconds(name))
+    return times
+
+
+def _summary(times: dict[str, list[float]]) -> dict:
+    """Every timing, the per-repetition ratios mini_dl / torch, the medians, and the ratio of
+    the two fastest repetitions (on a shared machine other processes only ever add time: the
+    fastest repetitions are the least disturbed ones)."""
+    ratios = [ours / theirs for ours, theirs in zip(times["mini_dl"], times["torch"])]
+    return {"mini_dl_seconds": times["mini_dl"], "torch_seconds": times["torch"],
             "ratios": ratios, "mini_dl_median": statistics.median(times["mini_dl"]),
             "torch_median": statistics.median(times["torch"]),
             "median_ratio": statistics.median(ratios),
-            # on a shared machine other processes only ever add time: the fastest repetitions
-            # are the least disturbed ones
             "best_ratio": min(times["mini_dl"]) / min(times["torch"])}
 
 
@@ -240,15 +250,7 @@ def torch_epoch(model: torch.nn.Module, criterion: torch.nn.Module,
     """One epoch of torch's textbook loop over ``batches``, then what ``mini_dl.fit`` does after
     each epoch: the loss and accuracy of the whole training set in eval mode (under
     ``torch.no_grad``). Returns the mean mini-batch loss."""
-    model.train()
-    total, count = 0.0, 0
-    for x, target in batches:
-        optimizer.zero_grad()
-        loss = criterion(model(x), target)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * x.shape[0]
-        count += x.shape[0]
+    mean_loss, = fit_torch(model, criterion, optimizer, batches, epochs=1)
     x_all, target_all = batches.tensors
     model.eval()
     with torch.no_grad():
@@ -257,7 +259,7 @@ def torch_epoch(model: torch.nn.Module, criterion: torch.nn.Module,
         labels = target_all.argmax(1) if target_all.ndim == 2 else target_all
         (output.argmax(1) == labels).float().mean().item()
     model.train()
-    return total / count
+    return mean_loss
 
 
 def compare_fit(case: Case, images: int = 10_000, batch_size: int | None = None, *,
@@ -295,20 +297,10 @@ def compare_fit(case: Case, images: int = 10_000, batch_size: int | None = None,
     if not difference <= PARITY_TOLERANCE:
         raise RuntimeError(f"benchmark fit {case.name}: mini_dl and torch parameters differ by "
                            f"{difference:.1e} > {PARITY_TOLERANCE:.0e}")
-    times = {"mini_dl": [], "torch": []}
-    for rep in range(reps):
-        for name in (("mini_dl", "torch") if rep % 2 == 0 else ("torch", "mini_dl")):
-            times[name].append(seconds(name))
-    ratios = [a / b for a, b in zip(times["mini_dl"], times["torch"])]
     return {"case": case.name, "images": images, "batch_size": batch_size,
             "device": str(device), "dtype": str(dtype).removeprefix("torch."),
             "threads": torch.get_num_threads(), "reps": reps,
-            "parity_max_parameter_difference": difference,
-            "mini_dl_seconds": times["mini_dl"], "torch_seconds": times["torch"],
-            "ratios": ratios, "mini_dl_median": statistics.median(times["mini_dl"]),
-            "torch_median": statistics.median(times["torch"]),
-            "median_ratio": statistics.median(ratios),
-            "best_ratio": min(times["mini_dl"]) / min(times["torch"])}
+            "parity_max_parameter_difference": difference, **_summary(_alternate(seconds, reps))}
 
 
 def peak_memory(case: Case, framework: str, batch_size: int | None = None, *, device="cpu",

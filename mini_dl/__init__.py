@@ -19,6 +19,7 @@ from .activation import (
     Softplus,
     Tanh,
 )
+from .attention import MultiheadAttention
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .checkpoint import load_checkpoint, save_checkpoint
 from .conv import Conv2d
@@ -96,6 +97,7 @@ __all__ = [
     "MiniBatches",
     "Module",
     "MultiStepLR",
+    "MultiheadAttention",
     "NLLLoss",
     "OneCycleLR",
     "Optimizer",

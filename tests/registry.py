@@ -208,6 +208,47 @@ def default_embedding() -> Case:
     return Case(module, (torch.tensor([[0, 2, 3], [3, 4, 0]]),))  # repeats; row 1 (padding) unused
 
 
+class _SelfAttention(dl.MultiheadAttention):
+    """Self-attention through one input (the registry's harness differentiates one input and
+    one output): forward(x) = MultiheadAttention(x, x, x, need_weights=False)[0], backward the
+    sum of the three input gradients. tests/test_attention.py checks the full interface."""
+    def forward(self, x):
+        return super().forward(x, x, x, None, False)[0]
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return None if grads is None else grads[0] + grads[1] + grads[2]
+
+
+_SelfAttention.__name__ = "MultiheadAttention"
+
+
+class _TorchSelfAttention(torch.nn.MultiheadAttention):
+    def forward(self, x):
+        return super().forward(x, x, x, need_weights=False)[0]
+
+
+def attention_case(gen, embed_dim, num_heads, bias, batch_first, shape) -> Case:
+    module = randomize(_SelfAttention(embed_dim, num_heads, bias=bias, batch_first=batch_first),
+                       gen)
+    reference = _TorchSelfAttention(embed_dim, num_heads, bias=bias, batch_first=batch_first,
+                                    dtype=F64)
+    return Case(module, (normal(gen, *shape, embed_dim),), reference)
+
+
+@st.composite
+def attention_cases(draw):
+    gen = generator(draw)
+    heads = draw(st.integers(1, 2))
+    shape = draw(st.sampled_from([(3, 2), (2,), (1, 3)]))
+    return attention_case(gen, heads * draw(st.integers(1, 2)), heads, draw(st.booleans()),
+                          draw(st.booleans()), shape)
+
+
+def default_attention() -> Case:
+    return attention_case(torch.Generator().manual_seed(0), 4, 2, True, False, (3, 2))
+
+
 # -- pooling -----------------------------------------------------------------------------------
 
 @st.composite
@@ -491,6 +532,8 @@ REGISTRY: dict[str, Entry] = {
                     checked_dims=last()),
     "Embedding": Entry(embedding_cases(), default_embedding,
                        int32="int32 indices, as torch.nn.Embedding takes them"),
+    "MultiheadAttention": Entry(attention_cases(), default_attention, ranks=frozenset({2, 3}),
+                                checked_dims=last()),
     "Conv2d": Entry(conv_cases(), default_conv, ranks=frozenset({3, 4}), checked_dims=channels),
     "MaxPool2d": Entry(pool_cases(dl.MaxPool2d), default_pool(dl.MaxPool2d, 2, 1, padding=1),
                        ranks=frozenset({3, 4})),

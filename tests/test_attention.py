@@ -212,3 +212,47 @@ def test_a_wrong_backward_is_caught_by_the_comparison():
     _, theirs = twins()
     with pytest.raises(AssertionError):
         compare(wrong, theirs, *inputs())
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"kdim": 3, "vdim": 5}, {"bias": False},
+                                    {"batch_first": True, "dropout": 0.1}], ids=str)
+def test_state_dict_moves_both_ways_through_torch_twin(kwargs):
+    import torch_twin
+    ours, _ = twins(**kwargs)
+    twin = torch_twin.to_torch(ours)
+    assert isinstance(twin, torch.nn.MultiheadAttention)
+    assert list(twin.state_dict()) == list(ours.state_dict())
+    for key, value in ours.state_dict().items():
+        assert torch.equal(twin.state_dict()[key], value)
+    theirs = torch.nn.MultiheadAttention(E, H, dtype=F64, **kwargs)
+    back = torch_twin.from_torch(theirs)
+    assert isinstance(back, MultiheadAttention)
+    assert (back.kdim, back.vdim, back.batch_first, back.dropout) == (
+        theirs.kdim, theirs.vdim, theirs.batch_first, theirs.dropout)
+    for key, value in theirs.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value)
+    twin.eval()
+    compare(ours.eval(), twin, *inputs(kdim=ours.kdim, vdim=ours.vdim,
+                                       batch_first=ours.batch_first))
+
+
+def test_finite_differences_and_autograd_agree_through_check_gradients():
+    """check_gradients differentiates one output: the attention output (through a torch
+    counterpart returning it alone), with respect to query, key and value and every parameter."""
+    import mini_dl as dl
+
+    class Output(MultiheadAttention):
+        def forward(self, query, key, value):
+            return super().forward(query, key, value, None, False)[0]
+
+    class TorchOutput(torch.nn.MultiheadAttention):
+        def forward(self, query, key, value):
+            return super().forward(query, key, value, need_weights=False)[0]
+
+    for kwargs in ({}, {"kdim": 3, "vdim": 2, "bias": False}):
+        torch.manual_seed(0)
+        module = Output(E, H, **kwargs)
+        reference = TorchOutput(E, H, dtype=F64, **kwargs)
+        report = dl.check_gradients(module, (L, N, E), (S, N, module.kdim), (S, N, module.vdim),
+                                    reference=reference, wrt=(0, 1, 2))
+        assert report.passed, report

@@ -44,6 +44,8 @@ CONSTRUCTOR_ARGUMENTS = {
     "Dropout": ("p",),
     "Embedding": ("num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type",
                   "scale_grad_by_freq", "sparse"),
+    "MultiheadAttention": ("embed_dim", "num_heads", "dropout", "bias", "kdim", "vdim",
+                           "batch_first"),
     "LeakyReLU": ("negative_slope",),
     "ELU": ("alpha",),
     "GELU": ("approximate",),
@@ -65,7 +67,9 @@ def _arguments(module, names: tuple[str, ...]) -> dict:
     """The constructor arguments of ``module`` (either framework's), read off its attributes."""
     arguments = {}
     for name in names:
-        if name == "bias":  # a norm without affine parameters has no bias either: the default
+        if name == "bias" and hasattr(module, "out_proj"):  # MultiheadAttention's projections
+            arguments[name] = module.out_proj.bias is not None
+        elif name == "bias":  # a norm without affine parameters has no bias either: the default
             affine = getattr(module, "elementwise_affine", getattr(module, "affine", True))
             arguments[name] = module.bias is not None if affine else True
         else:  # a tensor (a loss's class weights) is copied: the twins share no storage

@@ -80,12 +80,11 @@ class MultiheadAttention(Module):
     W_v stacked) or, when kdim/vdim differ from embed_dim, ``q_proj_weight`` (E, E),
     ``k_proj_weight`` (E, kdim), ``v_proj_weight`` (E, vdim); ``in_proj_bias`` (3E);
     ``out_proj`` a :class:`Linear` (E, E). Initialisation as torch: out_proj's Linear draws
-    first, then xavier_uniform_ of the input projections, biases zero.
+    first, then ``xavier_uniform_`` of the input projections, biases zero.
 
-    Args:
-        embed_dim, num_heads, dropout (on the attention weights, training mode; the mask from
-        the global RNG as :class:`Dropout`), bias, kdim, vdim, batch_first: as torch.
-        add_bias_kv, add_zero_attn: refused (True).
+    Arguments ``embed_dim``, ``num_heads``, ``dropout`` (on the attention weights, in training
+    mode; the mask from the global RNG, as :class:`Dropout`), ``bias``, ``kdim``, ``vdim`` and
+    ``batch_first`` are torch's; ``add_bias_kv=True`` and ``add_zero_attn=True`` are refused.
 
     Backward, with G = dL/dy (the weights output has no gradient): out_proj's backward, then
     :func:`scaled_dot_product_attention_backward` per head, then the projections:

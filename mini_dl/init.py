@@ -20,7 +20,6 @@ import math
 
 import torch
 
-from .layers import Linear
 from .module import Module, Parameter
 
 LINEAR_GAIN = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
@@ -162,6 +161,8 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
 
 def _linear_layers(module: Module):
     """Every Linear in ``module`` (itself included), depth first in registration order."""
+    from .layers import Linear  # here: layers imports init for Linear's own draws
+
     if isinstance(module, Linear):
         yield module
     for child in module.children():

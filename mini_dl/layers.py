@@ -5,6 +5,7 @@ import math
 
 import torch
 
+from . import init
 from .module import Module, Parameter, check_size, check_tensor, detached
 
 
@@ -49,9 +50,12 @@ class Linear(Module):
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Draw weight, then bias, from U(-1/sqrt(in_features), 1/sqrt(in_features)), as
-        ``torch.nn.Linear`` (from the global RNG, or from ``generator``)."""
+        ``torch.nn.Linear`` (from the global RNG, or from ``generator``). The weight's bound is
+        computed by torch's own formula, ``kaiming_uniform_(a=sqrt(5))`` (sqrt(3) * sqrt(1/3) /
+        sqrt(fan_in), which differs from 1/sqrt(fan_in) in the last bit), so a seeded float64
+        Linear is bit for bit torch's."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
         bound = 1.0 / math.sqrt(self.in_features)
-        self.weight.data.uniform_(-bound, bound, generator=generator)
         if self.bias is not None:
             self.bias.data.uniform_(-bound, bound, generator=generator)
 

@@ -212,15 +212,16 @@ class Module:
     def backward(self, *grad_outputs):
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs, **options):
         # We write every gradient ourselves: never record a graph. Torch records one only for an
         # input that requires grad (no tensor of ours does), so only then is autograd switched off
-        # (entering torch.no_grad() costs more than a layer's own Python code).
-        for value in inputs:
+        # (entering torch.no_grad() costs more than a layer's own Python code). Keyword options
+        # (masks, flags) go to forward as in torch.nn: ``attention(q, k, v, need_weights=False)``.
+        for value in (*inputs, *options.values()) if options else inputs:
             if isinstance(value, torch.Tensor) and value.requires_grad:
                 with torch.no_grad():
-                    return self.forward(*inputs)
-        return self.forward(*inputs)
+                    return self.forward(*inputs, **options)
+        return self.forward(*inputs, **options)
 
     def saved(self, name: str) -> torch.Tensor:
         """The tensor cached by ``forward`` under ``name``; a clear error if forward never ran.

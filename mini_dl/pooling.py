@@ -162,14 +162,15 @@ class MaxPool2d(_Pool2d):
 
     def _fast_forward(self, x: torch.Tensor, out: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         """kernel == stride: the maximum over the kH kW strided slices, and for each slice a
-        0/1 mask of the windows whose first maximum it holds, shape (kH kW, N, C, OH, OW)."""
+        boolean mask of the windows whose first maximum it holds, shape (kH kW, N, C, OH, OW)
+        (one byte an entry: a quarter of a float32 mask's memory)."""
         blocks = self._blocks(x, out)
         slices = [blocks[:, :, :, a, :, b] for a in range(self.kernel[0])
                   for b in range(self.kernel[1])]  # the window's row-major order
         output = slices[0].clone()
         for piece in slices[1:]:
             output = torch.maximum(output, piece)
-        masks = x.new_empty((len(slices), *output.shape))
+        masks = x.new_empty((len(slices), *output.shape), dtype=torch.bool)
         taken = None  # windows whose first maximum an earlier slice holds
         for index, piece in enumerate(slices):
             first = piece == output

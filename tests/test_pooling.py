@@ -196,6 +196,7 @@ def test_max_pool_fast_path_equals_general_path_bit_for_bit(kernel, shape, dtype
     fast, slow = dl.MaxPool2d(kernel), general(dl.MaxPool2d(kernel))
     output = fast(x)
     assert fast.masks is not None and fast.indices is None  # the fast path was taken
+    assert fast.masks.dtype == torch.bool  # one byte an entry: a float mask was 4x the memory
     assert torch.equal(bits(output), bits(slow(x)))
     # x.round() holds -0.0 and 0.0, equal maxima: both paths keep the first, as torch does
     assert torch.equal(bits(output), bits(torch.nn.MaxPool2d(kernel)(x)))

@@ -3,8 +3,12 @@
 Cases (``torch_twin.benchmark.ALL_CASES``): ``disk``, the book's 2-25-25-25-2 network with MSE,
 and ``mnist``, 784-512-512-512-10 with cross-entropy on random data of MNIST's shape, batch 100,
 SGD; ``lenet``, LeNet-5 on random 28 x 28 images, and ``lenet_bn``, the same with BatchNorm2d
-after each convolution, batch 64, SGD with momentum 0.9, cross-entropy; float32. Both frameworks start from the same weights and see the same batches, in the same
-process. After a warm-up that also checks that both end with the same parameters, each
+after each convolution, batch 64, SGD with momentum 0.9, cross-entropy; float32. ``gpt``
+(``torch_twin.gpt.GPT_CASE``, not part of ``all``: run it by name), the character GPT of the
+chapter "Experiment: a character-level GPT": 2 pre-norm layers, d_model 128, 4 heads,
+feed-forward 512, GELU, context 64, vocabulary 96, batch 32, AdamW, cross-entropy over the
+(B * T, V) logits. Both frameworks start from the same weights and see the same batches, in
+the same process. After a warm-up that also checks that both end with the same parameters, each
 repetition times a block of steps of one framework, then of the other (alternating which goes
 first). The table gives the median time per step of each, the median of the per-repetition
 ratios mini_dl / torch (below 1: mini_dl is faster) with their range, ``best``: the ratio of
@@ -16,6 +20,7 @@ caches and zeroing gradients in place (mini_dl's defaults), both releasing them 
     python benchmarks/run.py                                 # all four cases, CPU, 1 thread
     python benchmarks/run.py --sweep --plot /tmp/sweep.png   # each case's batch sizes as well
     python benchmarks/run.py --case lenet --reps 21 --threads 2
+    python benchmarks/run.py --case gpt --reps 21 --threads 2
     python benchmarks/run.py --device cuda --json /tmp/cuda.json
 """
 from __future__ import annotations
@@ -26,12 +31,20 @@ from pathlib import Path
 
 import torch
 
-from torch_twin import benchmark
+from torch_twin import benchmark, gpt
+
+CASES = {**benchmark.ALL_CASES, gpt.GPT_CASE.name: gpt.GPT_CASE}  # "all": ALL_CASES
+
+
+def benchmark_of(name: str):
+    """The module whose ``compare`` and ``peak_memory`` time case ``name``."""
+    return gpt if name == gpt.GPT_CASE.name else benchmark
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", choices=[*benchmark.ALL_CASES, "all"], default="all")
+    parser.add_argument("--case", choices=[*CASES, "all"], default="all",
+                        help="a case, or all but gpt (the default)")
     parser.add_argument("--batch-size", type=int, help="batch size (each case's: 100 for the "
                         "MLPs, 64 for LeNet)")
     parser.add_argument("--reps", type=int, default=15, help="timed repetitions (15)")
@@ -46,7 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sweep", action="store_true", help="also time batch sizes "
                         + ", ".join(map(str, benchmark.SWEEP_SIZES)) + " (MLPs), "
                         + ", ".join(map(str, benchmark.CNN_CASES["lenet"].sweep_sizes))
-                        + " (LeNet)")
+                        + " (LeNet), " + ", ".join(map(str, gpt.GPT_CASE.sweep_sizes))
+                        + " (gpt)")
     parser.add_argument("--sweep-sizes", type=int, nargs="+", metavar="N",
                         help="batch sizes of --sweep (default: each case's)")
     parser.add_argument("--plot", metavar="PATH", help="with --sweep: save the plot to PATH")
@@ -102,18 +116,19 @@ def main(argv: list[str] | None = None) -> dict:
     rules = None if args.rules == "default" else args.rules
     options = {"reps": args.reps, "steps": args.steps, "device": args.device,
                "input_grad": args.input_grad, "rules": rules}
-    print(f"mini_dl / torch, one training step (zero_grad, forward, loss, backward, SGD step), "
+    print(f"mini_dl / torch, one training step (zero_grad, forward, loss, backward, SGD step; "
+          f"AdamW for gpt), "
           f"float32, {args.device}, {args.threads} thread(s), torch {torch.__version__}; "
           f"first layer's input gradient: {'computed' if args.input_grad else 'skipped'} "
           f"by mini_dl, skipped by torch; memory: {benchmark.RULES[rules]}")
     results = {"settings": {**vars(args), "torch_version": torch.__version__}, "cases": []}
     for name in names:
-        case = benchmark.ALL_CASES[name]
-        row = benchmark.compare(case, args.batch_size, **options)
+        case, timer = CASES[name], benchmark_of(name)
+        row = timer.compare(case, args.batch_size, **options)
         row["peak_bytes_by_rules"] = {
-            str(key): {framework: benchmark.peak_memory(case, framework, args.batch_size,
-                                                        device=args.device,
-                                                        input_grad=args.input_grad, rules=key)
+            str(key): {framework: timer.peak_memory(case, framework, args.batch_size,
+                                                    device=args.device,
+                                                    input_grad=args.input_grad, rules=key)
                        for framework in ("mini_dl", "torch")}
             for key in benchmark.RULES}
         for framework in ("mini_dl", "torch"):  # the peak under the rules the step was timed with
@@ -123,26 +138,28 @@ def main(argv: list[str] | None = None) -> dict:
     print_memory_table(results["cases"])
     if args.sweep:
         results["sweep"] = {
-            name: [benchmark.compare(benchmark.ALL_CASES[name], size, **options)
-                   for size in args.sweep_sizes or benchmark.ALL_CASES[name].sweep_sizes]
+            name: [benchmark_of(name).compare(CASES[name], size, **options)
+                   for size in args.sweep_sizes or CASES[name].sweep_sizes]
             for name in names}
         for name, rows in results["sweep"].items():
-            print(f"\nbatch-size sweep, {benchmark.ALL_CASES[name].label}")
+            print(f"\nbatch-size sweep, {CASES[name].label}")
             print_table(rows)
             where = benchmark.crossings(rows)
             print("the ratio crosses 1 between batch sizes "
                   + ", ".join(f"{a} and {b}" for a, b in where) if where else
                   f"the ratio stays {'below' if rows[0]['median_ratio'] < 1 else 'above'} 1")
-        if args.plot:
+        plotted = {name: rows for name, rows in results["sweep"].items()
+                   if name in benchmark.ALL_CASES}  # plot_sweep knows ALL_CASES' labels
+        if args.plot and plotted:
             import matplotlib
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
 
             from mini_dl import plot
             plot.use_book_style()
-            figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2),
+            figure, axes = plt.subplots(1, len(plotted), figsize=(5.5 * len(plotted), 4.2),
                                         squeeze=False)
-            benchmark.plot_sweep(axes[0], results["sweep"])
+            benchmark.plot_sweep(axes[0], plotted)
             figure.tight_layout()
             figure.savefig(args.plot)
             print(f"plot written to {args.plot}")

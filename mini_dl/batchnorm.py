@@ -211,3 +211,129 @@ class BatchNorm2d(_BatchNorm):
 
     _ranks = (4,)
     _layout = "4-D (N, C, H, W)"
+
+
+class SyncBatchNorm(_BatchNorm):
+    r"""Batch normalisation whose training statistics run over the whole batch of every rank
+    of a process group, as ``torch.nn.SyncBatchNorm`` (input ``(N, C, *)``). Rank r holds
+    n_r of channel c's values; one ``all_reduce`` of ``(sum x, sum x^2, n_r)`` per channel gives
+    the global statistics, the unequal shards weighted by their counts::
+
+        n = sum_r n_r,  mean = (sum_r sum x) / n,  var = (sum_r sum x^2) / n - mean^2
+        x_hat = (x - mean) / sqrt(var + eps),       y = x_hat * weight + bias
+
+    and the running statistics (same on every rank) take the global unbiased n/(n-1) var.
+    (One reduction, but E[x^2] - mean^2 cancels digits when |mean| >> std, in float32 above
+    all; torch gathers each rank's mean and variance instead.)
+
+    Backward: x_hat depends on every rank's x through mean and var, so the input gradient of
+    the single-process batch norm, ``inv_std / n * (n G_hat - sum(G_hat) - x_hat *
+    sum(G_hat * x_hat))`` with G_hat = G * weight, needs its two sums over the *global* batch:
+    d mean / d x_i = 1/n and d var / d x_i = 2 (x_i - mean) / n for every value i of every
+    rank, so dL/dx_i = inv_std (G_hat_i - 1/n sum_j G_hat_j - x_hat_i/n sum_j G_hat_j x_hat_j),
+    j over all ranks. Each rank computes its local ``sum(G)`` and ``sum(G * x_hat)`` (the
+    weight is constant per channel: sum(G_hat) = weight sum(G)), one ``all_reduce`` sums them,
+    and the formula above is applied with the global n. The parameter gradients stay local
+    (``sum G * x_hat``, ``sum G`` over the rank's values): :class:`DistributedDataParallel`
+    averages them with the other parameters'.
+
+    In eval, or without an initialised process group, or in a group of one rank, it is
+    :class:`BatchNorm1d`/``2d``'s computation. Arguments: as :class:`BatchNorm1d`, and
+    ``process_group`` (None: the default group, as torch).
+
+    Shape:
+        Input ``(N, C, *)``, output the same.
+
+    Example:
+        >>> import torch, mini_dl as dl
+        >>> layer = dl.SyncBatchNorm(2)   # no process group: batch norm
+        >>> layer(torch.tensor([[1.0, 10.0], [3.0, 30.0]]))
+        tensor([[-1.0000, -1.0000],
+                [ 1.0000,  1.0000]])
+    """
+
+    _ranks = (2, 3, 4, 5)
+    _layout = "(N, C, *) with at least 2 dimensions"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, process_group=None,
+                 device=None, dtype=None, *, bias: bool = True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+        self.process_group = process_group
+        self.global_count = None  # n over all ranks, set by a synchronised forward
+
+    def _synchronised(self) -> bool:
+        """Batch statistics over a group of more than one rank."""
+        distributed = torch.distributed
+        return (self.training and distributed.is_available() and distributed.is_initialized()
+                and distributed.get_world_size(self.process_group) > 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.global_count = None
+        if not self._synchronised():
+            return super().forward(x)
+        like = self.weight.data if self.affine else self.running_mean
+        x = check_tensor(self, "input", x, min_ndim=2, like=like)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm: input must have {self.num_features} channels "
+                             f"(num_features) in dimension 1, got shape {tuple(x.shape)}")
+        if self.eps <= 0:
+            raise ValueError(f"SyncBatchNorm: eps must be positive with batch statistics, got "
+                             f"eps={self.eps}")
+        self.input_shape, self.batch_statistics = x.shape, True
+        values = x.reshape(x.shape[0], self.num_features, -1)  # (N, C, L)
+        local_count = values.shape[0] * values.shape[2]
+        totals = torch.cat([values.sum(REDUCED), (values * values).sum(REDUCED),
+                            values.new_full((1,), local_count)])
+        torch.distributed.all_reduce(totals, group=self.process_group)
+        n = round(totals[-1].item())
+        if n <= 1:
+            raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over all "
+                             f"ranks when training, got {n} (input shape {tuple(x.shape)})")
+        mean = totals[:self.num_features] / n
+        var = totals[self.num_features:-1] / n - mean * mean
+        if self.track_running_stats:
+            self._update_running_stats(mean, var, n)
+        inv_std = (var + self.eps).rsqrt().view(CHANNEL)
+        x_hat = (values - mean.view(CHANNEL)).mul_(inv_std)
+        self.x_hat, self.inv_std, self.global_count = x_hat, inv_std, n
+        return _affine(x_hat, self.weight, self.bias, CHANNEL).view(x.shape)
+
+    def backward(self, grad_output: torch.Tensor) -> torch.Tensor | None:
+        if self.global_count is None:  # the forward was not synchronised
+            return super().backward(grad_output)
+        x_hat, inv_std = self.saved("x_hat"), self.saved("inv_std")
+        grad_output = detached(check_tensor(self, "grad_output", grad_output,
+                                            shape=self.input_shape, like=x_hat))
+        grad = grad_output.reshape(x_hat.shape)  # (N, C, L)
+        local = torch.cat([grad.sum(REDUCED), (grad * x_hat).sum(REDUCED)])
+        _accumulate(self.bias, local[:self.num_features].clone())
+        _accumulate(self.weight, local[self.num_features:].clone())
+        torch.distributed.all_reduce(local, group=self.process_group)  # every rank takes part
+        if not self.needs_input_grad:
+            return None
+        # _normalize_backward divides by the local count: scale the global sums by local/global
+        local.mul_(x_hat.shape[0] * x_hat.shape[2] / self.global_count)
+        weight = self.weight.data.view(CHANNEL) if self.affine else None
+        sums = [s.view(CHANNEL) if weight is None else s.view(CHANNEL) * weight
+                for s in local.view(2, self.num_features)]
+        return _normalize_backward(grad, x_hat, inv_std, REDUCED, weight, sums).view(
+            self.input_shape)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
+        """``module`` with every BatchNorm1d/2d replaced by a SyncBatchNorm sharing its
+        parameters and buffers (a BatchNorm itself is returned converted), as torch's."""
+        if isinstance(module, _BatchNorm) and not isinstance(module, cls):
+            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats, process_group,
+                            bias=module.bias is not None)
+            for name in ("weight", "bias", "running_mean", "running_var",
+                         "num_batches_tracked"):
+                setattr(converted, name, getattr(module, name))
+            converted.training = module.training
+            return converted
+        for name, child in list(module._modules.items()):
+            setattr(module, name, cls.convert_sync_batchnorm(child, process_group))
+        return module

@@ -9,6 +9,7 @@ import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MiniBatches
+from .distributed import DistributedDataParallel
 from .lr_scheduler import LRScheduler, ReduceLROnPlateau
 from .module import Module, Sequential
 from .optim import Optimizer
@@ -124,6 +125,18 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
     ``lr`` is the rate used during the epoch by the first parameter group (a float of
     ``optimizer.param_groups[0]["lr"]``; the other groups' rates are in ``param_groups``).
 
+    Under torchrun (data parallelism): wrap the model in :class:`~mini_dl.DistributedDataParallel`
+    and build ``batches`` as usual (in an initialised process group, :class:`~mini_dl.MiniBatches`
+    shards each epoch's permutation over the ranks). When ``batches`` is sharded over more than
+    one rank, ``fit`` runs the same loop on every rank, and: only rank 0 shows the progress bar;
+    the train loss's sums and counts are all-reduced, and the end-of-epoch evaluations run on
+    ``rank::world_size`` slices of the training and validation sets whose loss sums and correct
+    counts are all-reduced, so every rank returns the same global history (equal to one
+    process's on the concatenated batches, to rounding); only rank 0 writes the checkpoint (the
+    other ranks wait at a barrier), with every rank's random-number state in ``extra``, and with
+    ``resume=True`` every rank loads the file (a file system that every rank sees) and takes
+    back its own random-number state.
+
     Example:
         >>> import os, tempfile, torch, mini_dl as dl
         >>> def problem():
@@ -159,7 +172,7 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
     if resume and os.path.exists(checkpoint):
         start, history = _resumed(checkpoint, model, optimizer, scheduler, batches, history)
     epoch_range = range(start, epochs)
-    if progress:
+    if progress and batches.rank == 0:
         from tqdm.auto import tqdm
         epoch_range = tqdm(epoch_range, desc="epochs", initial=start, total=epochs)
     first = _first_module(model)
@@ -174,10 +187,45 @@ def fit(model: Module, criterion: Module, optimizer: Optimizer, batches: MiniBat
 
 
 def _first_module(model: Module) -> Module:
-    """The module that receives the data: the first leaf of nested ``Sequential`` containers."""
-    while isinstance(model, Sequential) and len(model):
-        model = model[0]
+    """The module that receives the data: the first leaf of nested ``Sequential`` containers
+    (inside a ``DistributedDataParallel``, if any)."""
+    while isinstance(model, DistributedDataParallel) or (
+            isinstance(model, Sequential) and len(model)):
+        model = model.module if isinstance(model, DistributedDataParallel) else model[0]
     return model
+
+
+def _sharded(batches: MiniBatches) -> bool:
+    """True when ``batches`` is one rank's shard of an initialised process group."""
+    return batches.num_replicas > 1 and torch.distributed.is_available() and \
+        torch.distributed.is_initialized()
+
+
+def _all_reduced(values: list[float], like: torch.Tensor) -> list[float]:
+    """The sums over the ranks of ``values`` (float64, on the data's device: NCCL needs CUDA)."""
+    totals = torch.tensor(values, dtype=torch.float64, device=like.device)
+    torch.distributed.all_reduce(totals)
+    return totals.tolist()
+
+
+def _evaluate_sharded(model: Module, criterion: Module, x: torch.Tensor, target: torch.Tensor,
+                      batches: MiniBatches) -> tuple[float, float]:
+    """:func:`evaluate` over all ranks: each evaluates its ``rank::world_size`` slice; the
+    loss sums (a mean loss times the slice's size) and the correct counts are all-reduced."""
+    rank, world_size = batches.rank, batches.num_replicas
+    x, target = x[rank::world_size].contiguous(), target[rank::world_size].contiguous()
+    count, loss_sum, correct = x.shape[0], 0.0, 0.0
+    if count:
+        was_training = model.training
+        model.eval()
+        output = model(x)
+        loss = criterion(output, target).item()
+        model.train(was_training)
+        loss_sum = loss if getattr(criterion, "reduction", "mean") == "sum" else loss * count
+        predicted, labels = _classes(output, target, "fit")
+        correct = float((predicted == labels).sum().item())
+    loss_sum, correct, count = _all_reduced([loss_sum, correct, float(count)], x)
+    return loss_sum / count, correct / count
 
 
 def _resumed(checkpoint, model, optimizer, scheduler, batches, history) -> tuple[int, dict]:
@@ -188,6 +236,9 @@ def _resumed(checkpoint, model, optimizer, scheduler, batches, history) -> tuple
             extra.get("history"), dict) or set(extra["history"]) != set(history):
         raise ValueError(f"fit: {checkpoint} was not written by fit (it has no epoch or no "
                          "history); resume from a file of fit(checkpoint=...)")
+    states = extra.get("rank_rng_states")  # written by a data-parallel fit: one per rank
+    if _sharded(batches) and isinstance(states, list) and len(states) == batches.num_replicas:
+        torch.set_rng_state(states[batches.rank])
     return saved["epoch"], extra["history"]
 
 
@@ -198,6 +249,9 @@ class _NonFinite(FloatingPointError):
 def _epochs(model, criterion, optimizer, batches, epoch_range, validation, scheduler,
             history, checkpoint) -> None:
     x_train, target_train = batches.tensors
+    sharded = _sharded(batches)
+    evaluation = evaluate if not sharded else (  # the same numbers, over every rank's slice
+        lambda *arguments: _evaluate_sharded(*arguments, batches))
     for epoch in epoch_range:
         model.train()
         total, count = 0.0, 0
@@ -214,12 +268,14 @@ def _epochs(model, criterion, optimizer, batches, epoch_range, validation, sched
             optimizer.step()
             total += loss * x.shape[0]
             count += x.shape[0]
+        if sharded:
+            total, count = _all_reduced([total, float(count)], x_train)
         history["train_loss"].append(total / count)
         try:  # detect_anomaly's checks also watch the evaluations
-            history["train_accuracy"].append(evaluate(model, criterion, x_train,
-                                                      target_train)[1])
+            history["train_accuracy"].append(evaluation(model, criterion, x_train,
+                                                        target_train)[1])
             if validation is not None:
-                val_loss, val_accuracy = evaluate(model, criterion, *validation)
+                val_loss, val_accuracy = evaluation(model, criterion, *validation)
                 history["val_loss"].append(val_loss)
                 history["val_accuracy"].append(val_accuracy)
         except _NonFinite as error:
@@ -231,9 +287,17 @@ def _epochs(model, criterion, optimizer, batches, epoch_range, validation, sched
         elif scheduler is not None:
             scheduler.step(history["val_loss"][-1] if validation is not None
                            else history["train_loss"][-1])
-        if checkpoint is not None:
+        if checkpoint is not None and not sharded:
             save_checkpoint(checkpoint, model, optimizer, scheduler, epoch=epoch + 1,
                             extra={"history": history}, batches=batches)
+        elif checkpoint is not None:  # rank 0 writes, with every rank's random-number state
+            states = [None] * batches.num_replicas
+            torch.distributed.all_gather_object(states, torch.get_rng_state())
+            if batches.rank == 0:
+                save_checkpoint(checkpoint, model, optimizer, scheduler, epoch=epoch + 1,
+                                extra={"history": history, "rank_rng_states": states},
+                                batches=batches)
+            torch.distributed.barrier()  # no rank runs ahead of the file on disk
 
 
 # -- detect_anomaly: every module's output and gradients checked ---------------------------------

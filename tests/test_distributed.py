@@ -13,6 +13,8 @@ past ``LAUNCH_TIMEOUT_S`` the processes are killed (their whole session) and the
 from __future__ import annotations
 
 import datetime
+import importlib
+import json
 import multiprocessing
 import os
 import signal
@@ -332,6 +334,8 @@ def group(request, backend, tmp_path_factory) -> tuple[int, list[dict]]:
     if backend == "nccl" and torch.cuda.device_count() < world_size:
         pytest.skip(f"NCCL with {world_size} processes needs {world_size} GPUs, this machine "
                     f"has {torch.cuda.device_count()}")
+    if world_size == TORCH_WORLD_SIZE and backend == "gloo":
+        importlib.import_module("torch._dynamo")  # torch's DDP imports it: once, not per child
     directory = tmp_path_factory.mktemp(f"ddp_{backend}_{world_size}")
     return world_size, run_group(directory, world_size, backend)
 
@@ -472,6 +476,28 @@ def test_a_rank_that_dies_ends_the_job_with_a_clear_error_in_bounded_time(tmp_pa
     assert code != 0, log[-2000:]
     assert "DistributedDataParallel: the all-reduce of gradient bucket" in log, log[-2000:]
     assert elapsed < 45
+
+
+def test_the_example_trains_under_torchrun_and_prints_from_rank_0_only(tmp_path):
+    report = tmp_path / "run.json"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node", "2", str(ROOT / "examples" / "train_ddp.py"), "--epochs", "1",
+               "--json", str(report)]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=environment, start_new_session=True) as process:
+        try:
+            output, _ = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            pytest.fail("torchrun examples/train_ddp.py did not end within 120 s")
+    assert process.returncode == 0, output[-3000:]
+    assert output.count("epoch 1: train loss") == 1, output  # rank 0 only
+    assert "2 process(es), gloo, 22 steps per epoch of 64 images (32 per process)" in output
+    result = json.loads(report.read_text())
+    assert result["world_size"] == 2 and len(result["history"]["train_loss"]) == 1
 
 
 # -- single process: the errors, the sharding rule -----------------------------------------------

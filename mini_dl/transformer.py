@@ -232,11 +232,13 @@ class TransformerEncoder(Module):
         self.norm = norm
         self.enable_nested_tensor = enable_nested_tensor
         self.mask_check = mask_check
+        self.src_shape = None
 
     def forward(self, src: torch.Tensor, mask: torch.Tensor | None = None,
                 src_key_padding_mask: torch.Tensor | None = None,
                 is_causal: bool | None = None) -> torch.Tensor:
         src = check_tensor(self, "src", src, min_ndim=2)
+        self.src_shape = src.shape
         attention = getattr(self.layers[0], "self_attn", None)
         batch_first = src.ndim == 3 and getattr(attention, "batch_first", False)
         is_causal = _is_causal_mask(mask, is_causal, src.shape[1 if batch_first else 0])
@@ -247,6 +249,9 @@ class TransformerEncoder(Module):
         return output if self.norm is None else self.norm(output)
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor | None:
+        like = next((p.data for p in self.parameters()), None)
+        grad_output = check_tensor(self, "grad_output", grad_output,
+                                   shape=self.saved("src_shape"), like=like)
         grad = grad_output if self.norm is None else self.norm.backward(grad_output)
         self.layers[0].needs_input_grad = self.needs_input_grad  # its input is ours
         for layer in reversed(list(self.layers)):

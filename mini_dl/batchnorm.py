@@ -223,8 +223,8 @@ class SyncBatchNorm(_BatchNorm):
         x_hat = (x - mean) / sqrt(var + eps),       y = x_hat * weight + bias
 
     and the running statistics (same on every rank) take the global unbiased n/(n-1) var.
-    (One reduction, but E[x^2] - mean^2 cancels digits when |mean| >> std, in float32 above
-    all; torch gathers each rank's mean and variance instead.)
+    (One reduction, but ``E[x^2] - mean^2`` cancels digits when ``|mean| >> std``, in
+    float32 above all; torch gathers each rank's mean and variance instead.)
 
     Backward: x_hat depends on every rank's x through mean and var, so the input gradient of
     the single-process batch norm, ``inv_std / n * (n G_hat - sum(G_hat) - x_hat *

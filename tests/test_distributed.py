@@ -269,13 +269,14 @@ def _forked_worker(scenario: str, rank: int, world_size: int, directory: Path) -
 def launch(scenario: str, world_size: int, directory: Path, backend: str = "gloo",
            timeout: float = LAUNCH_TIMEOUT_S) -> list[tuple[int, str]]:
     """Run ``scenario`` on ``world_size`` processes; ``[(exit code, log), ...]`` by rank.
-    gloo: children forked from this process; NCCL: fresh interpreters (CUDA does not survive a
-    fork), ``python tests/test_distributed.py ...``. Past ``timeout`` seconds every process
+    gloo: children forked from this process (unless it has initialised CUDA); NCCL (and gloo
+    after CUDA): fresh interpreters, ``python tests/test_distributed.py ...``. Past ``timeout`` seconds every process
     (its whole session) is killed and the test fails."""
     directory.mkdir(parents=True, exist_ok=True)
+    fork = backend == "gloo" and not torch.cuda.is_initialized()  # CUDA does not survive a fork
     processes = []
     for rank in range(world_size):
-        if backend == "gloo":
+        if fork:
             process = multiprocessing.get_context("fork").Process(
                 target=_forked_worker, args=(scenario, rank, world_size, directory))
             process.start()
@@ -292,7 +293,7 @@ def launch(scenario: str, world_size: int, directory: Path, backend: str = "gloo
     try:
         for process in processes:
             remaining = max(0.1, deadline - time.monotonic())
-            if backend == "gloo":
+            if fork:
                 process.join(remaining)
                 if process.exitcode is None:
                     raise subprocess.TimeoutExpired(scenario, timeout)
@@ -302,13 +303,13 @@ def launch(scenario: str, world_size: int, directory: Path, backend: str = "gloo
         pytest.fail(f"{scenario} on {world_size} processes did not end within {timeout} s")
     finally:
         for process in processes:
-            if backend == "gloo" and process.exitcode is None:
+            if fork and process.exitcode is None:
                 process.kill()
                 process.join()
-            elif backend != "gloo" and process.poll() is None:
+            elif not fork and process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-    return [(process.exitcode if backend == "gloo" else process.returncode,
+    return [(process.exitcode if fork else process.returncode,
              (directory / f"rank{rank}.log").read_text()) for rank, process in
             enumerate(processes)]
 

@@ -1,9 +1,13 @@
-"""The measurements of the book's chapter "Data parallelism", in one torchrun launch.
+"""The measurements of the book's chapter "Data parallelism", in one process group.
 
     OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 examples/ddp_demo.py --out DIR
 
+(The chapter forks the processes from the notebook instead, with :func:`forked`: it saves each
+of them the import of torch.)
+
 Every rank runs three parts and rank 0 writes what all ranks recorded to ``DIR/results.pt``
-(a dict of plain tensors and floats, ``torch.load(..., weights_only=True)``):
+(a list of one dict per rank, of plain tensors, lists and floats: ``torch.load(...,
+``weights_only=True)``):
 
 - ``training``: a float64 MLP trained with ``mini_dl.DistributedDataParallel`` for
   ``STEPS`` steps of SGD with momentum and of Adam, each rank on its shard of a fixed global
@@ -14,16 +18,19 @@ Every rank runs three parts and rank 0 writes what all ranks recorded to ``DIR/r
 - ``sync_batchnorm``: ``mini_dl.SyncBatchNorm`` on unequal shards of one batch, two training
   steps: outputs, input and parameter gradients, running statistics (and a plain per-shard
   ``BatchNorm2d`` for contrast).
-- ``timing``: epochs of the digits CNN, one process alone (the other rank waits at a barrier,
-  which costs no CPU) and both ranks under DDP with the same global batch, with and without
-  ``no_sync`` (the difference is the all-reduce, waiting for the other rank included); then
-  ``torch.distributed.all_reduce`` timed over message sizes and bucket counts. Timings vary
-  from run to run: the chapter plots them and prints none.
+- ``timing``: epochs of the digits CNN at global batches of 64 and 512: rank 0 alone, on the
+  whole data and on its shard only (the other rank waits at a barrier, which costs no CPU);
+  both ranks under DDP on the same global batches, with and without ``no_sync`` (the
+  difference is the all-reduce, waiting for the other rank included); wall time and each
+  process's CPU time. Then ``torch.distributed.all_reduce`` timed over message sizes and
+  bucket counts. Timings vary from run to run: the chapter plots them and prints none.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -159,11 +166,11 @@ def cnn() -> dl.Sequential:
                          dl.ReLU(), dl.Linear(32, 10))
 
 
-def epoch_seconds(model, batches, synchronise: bool = True) -> float:
-    """Wall time of one epoch of SGD steps; ``synchronise=False`` runs every backward under
-    ``no_sync`` (nothing is all-reduced: a timing of the computation alone)."""
+def epoch_seconds(model, batches, synchronise: bool = True) -> tuple[float, float]:
+    """Wall time and this process's CPU time of one epoch of SGD steps; ``synchronise=False``
+    runs every backward under ``no_sync`` (nothing is all-reduced: the computation alone)."""
     criterion, optimizer = dl.CrossEntropyLoss(), dl.SGD(model.parameters(), lr=0.03)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for x, labels in batches:
         optimizer.zero_grad()
         criterion(model(x), labels)
@@ -173,7 +180,7 @@ def epoch_seconds(model, batches, synchronise: bool = True) -> float:
             with model.no_sync():
                 model.backward(criterion.backward())
         optimizer.step()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def all_reduce_seconds(numel: int, buckets: int, repeats: int) -> float:
@@ -192,58 +199,94 @@ def all_reduce_seconds(numel: int, buckets: int, repeats: int) -> float:
     return min(times[1:])  # the first is a warm-up
 
 
-def timing_runs(rank: int, world_size: int, rounds: int, batch_size: int,
+def timing_runs(rank: int, world_size: int, rounds: int, batch_sizes: tuple[int, ...],
                 random: bool = False) -> dict:
-    """Epoch times (seconds, one list per configuration) and all-reduce times."""
+    """Epoch times, wall and CPU seconds: ``epochs[batch][configuration]`` and ``cpu[...]``
+    (lists of ``rounds``, the configurations taking turns), for each global batch size; then
+    the all-reduce times."""
     x, labels = digits(random)
-    epochs = {"1 process": [], f"{world_size} processes": [],
-              f"{world_size} processes, no_sync": []}
+    names = ["1 process", "1 process, one shard", f"{world_size} processes",
+             f"{world_size} processes, no_sync"]
+    epochs = {str(b): {name: [] for name in names} for b in batch_sizes}
+    cpu = {str(b): {name: [] for name in names} for b in batch_sizes}
     single = cnn()
     ddp = dl.DistributedDataParallel(cnn())
     for round_ in range(rounds):
-        if rank == 0:  # alone: the other ranks wait at the barrier, which blocks without CPU
-            epochs["1 process"].append(epoch_seconds(
-                single, dl.MiniBatches(x, labels, batch_size=batch_size, seed=round_)))
-        dist.barrier()
-        for name, synchronise in ((f"{world_size} processes", True),
-                                  (f"{world_size} processes, no_sync", False)):
-            batches = dl.MiniBatches(x, labels, batch_size=batch_size // world_size,
-                                     seed=round_, num_replicas=world_size, rank=rank)
+        for batch_size in batch_sizes:
+            key = str(batch_size)
+            if rank == 0:  # alone: the other ranks wait at the barrier, which blocks without CPU
+                for name, replicas in zip(names[:2], (1, world_size)):  # all, or rank 0's shard
+                    batches = dl.MiniBatches(x, labels, batch_size=batch_size // replicas,
+                                             seed=round_, num_replicas=replicas, rank=0)
+                    wall, seconds = epoch_seconds(single, batches)
+                    epochs[key][name].append(wall)
+                    cpu[key][name].append(seconds)
             dist.barrier()
-            epochs[name].append(epoch_seconds(ddp, batches, synchronise))
+            for name, synchronise in zip(names[2:], (True, False)):
+                batches = dl.MiniBatches(x, labels, batch_size=batch_size // world_size,
+                                         seed=round_, num_replicas=world_size, rank=rank)
+                dist.barrier()
+                wall, seconds = epoch_seconds(ddp, batches, synchronise)
+                epochs[key][name].append(wall)
+                cpu[key][name].append(seconds)
     sizes = [2**k for k in range(10, 21, 2)]  # 1,024 to 1,048,576 float32 values (4 KiB-4 MiB)
     by_size = [all_reduce_seconds(numel, 1, repeats=10) for numel in sizes]
     bucket_counts = [1, 4, 16, 64]  # 1 MiB in buckets of 1 MiB down to 16 KiB
     by_buckets = [all_reduce_seconds(2**18, k, repeats=5) for k in bucket_counts]
-    return {"epochs": epochs, "examples": x.shape[0], "batch_size": batch_size,
+    return {"epochs": epochs, "cpu": cpu, "examples": x.shape[0],
             "parameters": sum(p.data.numel() for p in single.parameters()),
             "all_reduce_numel": sizes, "all_reduce_by_size": by_size,
             "bucket_numel": 2**18, "bucket_counts": bucket_counts,
             "all_reduce_by_buckets": by_buckets}
 
 
+def run(rank: int, world_size: int, out: Path, *, init_method: str = "env://",
+        rounds: int = 4, batch_sizes: tuple[int, ...] = (64, 512),
+        random_data: bool = False) -> None:
+    """Join the gloo group as ``rank`` of ``world_size``, run the three parts, and (rank 0)
+    save every rank's record to ``out/results.pt``."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world_size,
+                            timeout=datetime.timedelta(seconds=60))
+    try:
+        record = {"world_size": world_size, "training": training_runs(rank, world_size),
+                  "sync_batchnorm": sync_batchnorm_run(rank, world_size),
+                  "timing": timing_runs(rank, world_size, rounds, batch_sizes, random_data)}
+        gathered = [None] * world_size if rank == 0 else None
+        dist.gather_object(record, gathered, dst=0)
+        if rank == 0:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            torch.save(gathered, Path(out) / "results.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def forked(rank: int, world_size: int, out: Path, random_data: bool = False) -> None:
+    """:func:`run` in a process forked by ``torch.multiprocessing.start_processes(...,
+    start_method="fork")`` (which passes ``rank`` first): the rendezvous is a file in ``out``,
+    and the output goes to ``out/rank<r>.log``, not to the parent's streams (a notebook's)."""
+    with open(Path(out) / f"rank{rank}.log", "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = os.fdopen(1, "w", buffering=1, closefd=False)
+    run(rank, world_size, out, init_method=f"file://{Path(out).resolve()}/rendezvous",
+        random_data=random_data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for results.pt")
-    parser.add_argument("--rounds", type=int, default=3, help="timed epochs per configuration")
-    parser.add_argument("--batch-size", type=int, default=64, help="global batch of the timing")
+    parser.add_argument("--rounds", type=int, default=4, help="timed epochs per configuration")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 512],
+                        help="the global batches of the timing")
     parser.add_argument("--random-data", action="store_true",
                         help="time on random images of the digits' shape (no scikit-learn)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
-    rank, world_size = dist.get_rank(), dist.get_world_size()
-    record = {"world_size": world_size, "training": training_runs(rank, world_size),
-              "sync_batchnorm": sync_batchnorm_run(rank, world_size),
-              "timing": timing_runs(rank, world_size, args.rounds, args.batch_size,
-                                    args.random_data)}
-    gathered = [None] * world_size if rank == 0 else None
-    dist.gather_object(record, gathered, dst=0)
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])  # from torchrun
+    run(rank, world_size, args.out, rounds=args.rounds, batch_sizes=tuple(args.batch_sizes),
+        random_data=args.random_data)
     if rank == 0:
-        args.out.mkdir(parents=True, exist_ok=True)
-        torch.save(gathered, args.out / "results.pt")
         print(f"ddp_demo: {world_size} ranks, results in {args.out / 'results.pt'}")
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

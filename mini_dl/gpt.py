@@ -188,7 +188,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--block-size", type=int, default=64, help="context length (64)")
     parser.add_argument("--d-model", type=int, default=128, help="model width (128)")
     parser.add_argument("--nhead", type=int, default=4, help="attention heads (4)")
-    parser.add_argument("--num-layers", type=int, default=4, help="transformer layers (4)")
+    parser.add_argument("--num-layers", type=int, default=2, help="transformer layers (2)")
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout (0)")
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (1e-3)")
     parser.add_argument("--every", type=int, default=500, help="report every N steps (500)")
@@ -236,11 +236,12 @@ def main(argv: list[str] | None = None) -> CharGPT:
     return model
 
 
-def validation_loss(model: CharGPT, codes: torch.Tensor, block_size: int,
-                    batches: int = 8, batch_size: int = 32, seed: int = 1234) -> float:
-    """Mean cross-entropy of ``model`` on ``batches`` seeded batches of ``codes`` (the same
-    windows at every call: losses at different steps are comparable), in eval mode; the model's
-    mode is restored afterwards."""
+def validation_loss(model, codes: torch.Tensor, block_size: int, batches: int = 8,
+                    batch_size: int = 32, seed: int = 1234) -> float:
+    """Mean cross-entropy of ``model`` (any model mapping indices (B, T) to logits (B, T, V),
+    the torch twin included) on ``batches`` seeded batches of ``codes`` (the same windows at
+    every call: losses at different steps are comparable), in eval mode; the model's mode is
+    restored afterwards."""
     from . import text
     from .loss import CrossEntropyLoss
 
@@ -250,7 +251,8 @@ def validation_loss(model: CharGPT, codes: torch.Tensor, block_size: int,
     total = 0.0
     for _ in range(batches):
         x, y = text.batch(codes, batch_size, block_size, generator)
-        total += criterion(model(x).reshape(-1, model.vocab_size), y.reshape(-1)).item()
+        logits = model(x)
+        total += criterion(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).item()
     model.train(training)
     return total / batches
 

@@ -65,6 +65,18 @@ class TorchCharGPT(torch.nn.Module):
         model.load_state_dict(self.state_dict())
         return model.train(self.training)
 
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """``CharGPT.generate`` written with torch's own softmax: ``max_new_tokens`` characters
+        drawn by ``torch.multinomial`` from ``generator``, one at a time."""
+        block_size = self.arguments["block_size"]
+        for _ in range(max_new_tokens):
+            logits = self(idx[:, -block_size:])[:, -1, :] / temperature
+            next_index = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+            idx = torch.cat([idx, next_index.to(idx.dtype)], dim=1)
+        return idx
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         length = idx.shape[1]
         positions = torch.arange(length, device=idx.device)

@@ -28,7 +28,7 @@ endif
 	@echo "Book written to _build/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check mini_dl torch_twin tests benchmarks tools
+	$(BIN)/ruff check mini_dl torch_twin tests benchmarks tools examples
 
 test: $(STAMP) lint
 	-tools/install_browser.sh  # Chromium for tests/test_browser.py (skips without it, fails if CI=true)

@@ -20,10 +20,11 @@ from .activation import (
     Tanh,
 )
 from .attention import MultiheadAttention
-from .batchnorm import BatchNorm1d, BatchNorm2d
+from .batchnorm import BatchNorm1d, BatchNorm2d, SyncBatchNorm
 from .checkpoint import load_checkpoint, save_checkpoint
 from .conv import Conv2d
 from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
+from .distributed import DistributedDataParallel
 from .flatten import Flatten, Unflatten
 from .gradcheck import GradCheckReport, check_gradients
 from .layers import Dropout, Linear
@@ -56,6 +57,7 @@ from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sparse import Embedding
 from .train import accuracy, evaluate, f1_score, fit
+from .transformer import TransformerEncoder, TransformerEncoderLayer
 
 __version__ = "0.1.0"
 
@@ -76,6 +78,7 @@ __all__ = [
     "Conv2d",
     "CosineAnnealingLR",
     "CrossEntropyLoss",
+    "DistributedDataParallel",
     "Dropout",
     "Embedding",
     "ExponentialLR",
@@ -113,7 +116,10 @@ __all__ = [
     "Softmax",
     "Softplus",
     "StepLR",
+    "SyncBatchNorm",
     "Tanh",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "Unflatten",
     "accuracy",
     "check_gradients",

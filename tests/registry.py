@@ -249,6 +249,60 @@ def default_attention() -> Case:
     return attention_case(torch.Generator().manual_seed(0), 4, 2, True, False, (3, 2))
 
 
+def transformer_layer(gen, d_model, nhead, dim_feedforward, activation, norm_first, batch_first,
+                      bias):
+    """A TransformerEncoderLayer without dropout (finite differences need a fixed function),
+    its parameters random."""
+    return randomize(dl.TransformerEncoderLayer(
+        d_model, nhead, dim_feedforward, dropout=0.0, activation=activation,
+        norm_first=norm_first, batch_first=batch_first, bias=bias), gen)
+
+
+@st.composite
+def transformer_layer_options(draw):
+    nhead = draw(st.integers(1, 2))
+    return {"d_model": draw(st.sampled_from([2, 4] if nhead == 2 else [2, 3])), "nhead": nhead,
+            "dim_feedforward": draw(st.integers(1, 4)),
+            "activation": draw(st.sampled_from(["relu", "gelu"])),
+            "norm_first": draw(st.booleans()), "batch_first": draw(st.booleans()),
+            "bias": draw(st.booleans())}
+
+
+TRANSFORMER_SHAPES = st.sampled_from([(2, 2), (3,), (2, 1)])  # (S, N) or (S,) unbatched
+
+
+@st.composite
+def transformer_layer_cases(draw):
+    gen, options = generator(draw), draw(transformer_layer_options())
+    module = transformer_layer(gen, **options)
+    return Case(module, (normal(gen, *draw(TRANSFORMER_SHAPES), options["d_model"]),))
+
+
+def default_transformer_layer() -> Case:
+    gen = torch.Generator().manual_seed(0)
+    module = transformer_layer(gen, 2, 2, 2, "relu", False, False, True)  # small: 52 values
+    return Case(module, (normal(gen, 2, 2, 2),))
+
+
+def transformer_encoder(gen, options, num_layers, final_norm) -> dl.TransformerEncoder:
+    layer = dl.TransformerEncoderLayer(**options, dropout=0.0)
+    norm = dl.LayerNorm(options["d_model"]) if final_norm else None
+    return randomize(dl.TransformerEncoder(layer, num_layers, norm=norm), gen)  # layers differ
+
+
+@st.composite
+def transformer_encoder_cases(draw):
+    gen, options = generator(draw), draw(transformer_layer_options())
+    module = transformer_encoder(gen, options, draw(st.integers(1, 2)), draw(st.booleans()))
+    return Case(module, (normal(gen, *draw(TRANSFORMER_SHAPES), options["d_model"]),))
+
+
+def default_transformer_encoder() -> Case:
+    gen = torch.Generator().manual_seed(0)
+    options = {"d_model": 2, "nhead": 1, "dim_feedforward": 2, "norm_first": True}
+    return Case(transformer_encoder(gen, options, 1, True), (normal(gen, 2, 2, 2),))
+
+
 # -- pooling -----------------------------------------------------------------------------------
 
 @st.composite
@@ -534,6 +588,10 @@ REGISTRY: dict[str, Entry] = {
                        int32="int32 indices, as torch.nn.Embedding takes them"),
     "MultiheadAttention": Entry(attention_cases(), default_attention, ranks=frozenset({2, 3}),
                                 checked_dims=last()),
+    "TransformerEncoderLayer": Entry(transformer_layer_cases(), default_transformer_layer,
+                                     ranks=frozenset({2, 3}), checked_dims=last(), examples=6),
+    "TransformerEncoder": Entry(transformer_encoder_cases(), default_transformer_encoder,
+                                ranks=frozenset({2, 3}), checked_dims=last(), examples=4),
     "Conv2d": Entry(conv_cases(), default_conv, ranks=frozenset({3, 4}), checked_dims=channels),
     "MaxPool2d": Entry(pool_cases(dl.MaxPool2d), default_pool(dl.MaxPool2d, 2, 1, padding=1),
                        ranks=frozenset({3, 4})),
@@ -545,6 +603,10 @@ REGISTRY: dict[str, Entry] = {
                          ranks=frozenset({2, 3}), checked_dims=lambda ndim: {1}),
     "BatchNorm2d": Entry(batchnorm_cases(dl.BatchNorm2d), default_batchnorm(dl.BatchNorm2d, 2, 2),
                          ranks=frozenset({4}), checked_dims=lambda ndim: {1}),
+    # without a process group (as here) SyncBatchNorm computes BatchNorm's: checked as one
+    "SyncBatchNorm": Entry(batchnorm_cases(dl.SyncBatchNorm),
+                           default_batchnorm(dl.SyncBatchNorm, 2, 2),
+                           ranks=frozenset(range(2, 6)), checked_dims=lambda ndim: {1}),
     "LayerNorm": Entry(layernorm_cases(), default_layernorm, ranks=frozenset(range(2, 6)),
                        checked_dims=last(2)),
     "GroupNorm": Entry(groupnorm_cases(), default_groupnorm, ranks=frozenset(range(2, 6)),

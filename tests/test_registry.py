@@ -26,7 +26,9 @@ import mini_dl as dl
 import torch_twin
 
 NAMES = sorted(REGISTRY)
-ABSTRACT = {"Module": "the base class: its forward raises NotImplementedError"}
+ABSTRACT = {"Module": "the base class: its forward raises NotImplementedError",
+            "DistributedDataParallel": "needs an initialised process group; proved in real "
+                                       "gloo groups by tests/test_distributed.py"}
 MUTATION = 1 + 1e-4  # 100 x the finite differences' relative tolerance (1e-6)
 PACKAGE = os.path.dirname(dl.__file__)
 

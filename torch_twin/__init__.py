@@ -39,6 +39,8 @@ CONSTRUCTOR_ARGUMENTS = {
     "Unflatten": ("dim", "unflattened_size"),
     "BatchNorm1d": ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias"),
     "BatchNorm2d": ("num_features", "eps", "momentum", "affine", "track_running_stats", "bias"),
+    "SyncBatchNorm": ("num_features", "eps", "momentum", "affine", "track_running_stats",
+                      "bias"),
     "LayerNorm": ("normalized_shape", "eps", "elementwise_affine", "bias"),
     "GroupNorm": ("num_groups", "num_channels", "eps", "affine", "bias"),
     "Dropout": ("p",),
@@ -60,14 +62,53 @@ CONSTRUCTOR_ARGUMENTS = {
     "NLLLoss": ("weight", "ignore_index", "reduction"),
     "BCELoss": ("weight", "reduction"),
     "BCEWithLogitsLoss": ("weight", "reduction", "pos_weight"),
+    "TransformerEncoderLayer": ("d_model", "nhead", "dim_feedforward", "dropout", "activation",
+                                "layer_norm_eps", "batch_first", "norm_first", "bias"),
+    "TransformerEncoder": ("encoder_layer", "num_layers", "norm", "enable_nested_tensor",
+                           "mask_check"),
+}
+
+
+def _other(module):
+    """The twin of ``module`` in the other framework (its state comes later, by state_dict)."""
+    return _simple(module) if isinstance(module, dl.Module) else _mini(module)
+
+
+def _activation(layer):
+    """A transformer layer's activation as a constructor argument: the string for torch's
+    F.relu / F.gelu (and for mini_dl's ReLU / GELU chosen by string: no registered child),
+    else the twin of the module."""
+    activation = layer.activation
+    if isinstance(layer, dl.Module) and "activation" not in layer._modules:
+        return {"ReLU": "relu", "GELU": "gelu"}[type(activation).__name__]
+    functions = {torch.nn.functional.relu: "relu", torch.nn.functional.gelu: "gelu"}
+    return functions[activation] if activation in functions else _other(activation)
+
+
+# Transformer arguments that torch keeps only inside the children (both sides read the same)
+_TRANSFORMER_READERS = {
+    "d_model": lambda m: m.self_attn.embed_dim,
+    "nhead": lambda m: m.self_attn.num_heads,
+    "dim_feedforward": lambda m: m.linear1.out_features,
+    "dropout": lambda m: m.dropout.p,
+    "activation": _activation,
+    "layer_norm_eps": lambda m: m.norm1.eps,
+    "batch_first": lambda m: m.self_attn.batch_first,
+    "bias": lambda m: m.linear1.bias is not None,
+    "encoder_layer": lambda m: _other(m.layers[0]),
+    "num_layers": lambda m: len(m.layers),
+    "norm": lambda m: None if m.norm is None else _other(m.norm),
 }
 
 
 def _arguments(module, names: tuple[str, ...]) -> dict:
     """The constructor arguments of ``module`` (either framework's), read off its attributes."""
     arguments = {}
+    transformer = hasattr(module, "self_attn") or hasattr(module, "layers")
     for name in names:
-        if name == "bias" and hasattr(module, "out_proj"):  # MultiheadAttention's projections
+        if transformer and name in _TRANSFORMER_READERS:
+            arguments[name] = _TRANSFORMER_READERS[name](module)
+        elif name == "bias" and hasattr(module, "out_proj"):  # MultiheadAttention's projections
             arguments[name] = module.out_proj.bias is not None
         elif name == "bias":  # a norm without affine parameters has no bias either: the default
             affine = getattr(module, "elementwise_affine", getattr(module, "affine", True))

@@ -101,14 +101,16 @@ class Dropout(Module):
     Forward, with M the cached scaled mask (same shape as x)::
 
         training, p > 0:  M = (torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p) / (1 - p)
-        otherwise:        M = 1 (nothing is drawn from the RNG)
-        y = x * M
+                          y = x * M
+        otherwise:        y = x, the input itself, as torch returns it (M = 1: nothing is drawn
+                          from the RNG, nothing is multiplied or allocated)
 
     The mask comes from the global RNG, one ``torch.rand`` call with the input's shape, dtype and
     device, so re-seeding and repeating that call reproduces it. (``torch.nn.Dropout`` draws its
     mask differently: same distribution, different numbers.)
 
-    Backward, with G = dL/dy: dL/dx = G * M, the same mask as the forward (repeatable).
+    Backward, with G = dL/dy: dL/dx = G * M, the same mask as the forward (repeatable); G itself
+    when the forward was the identity.
 
     Shape:
         Any; the output has the input's shape.
@@ -136,21 +138,23 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = float(p)
         self.mask = None
+        self.scaled = False  # whether the last forward multiplied by a mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor(self, "input", x)
-        if self.training and self.p > 0:
-            keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= self.p
-            self.mask = keep.to(x.dtype) / (1 - self.p)
-        else:
-            self.mask = torch.ones_like(x)
+        self.scaled = self.training and self.p > 0
+        if not self.scaled:  # the identity; the cache is the input itself (no memory: it is
+            self.mask = detached(x)  # also the output), for backward's check of G's shape
+            return x
+        keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= self.p
+        self.mask = keep.to(x.dtype) / (1 - self.p)
         return x * self.mask
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         mask = self.saved("mask")
         grad_output = detached(check_tensor(self, "grad_output", grad_output, shape=mask.shape,
                                             like=mask))
-        return grad_output * mask
+        return grad_output * mask if self.scaled else grad_output
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import mini_dl as dl
 import torch_twin
+from mini_dl.activation import SQRT1_2, TWO_OVER_SQRTPI
 
 ACTIVATIONS = [(dl.ReLU, torch.nn.ReLU), (dl.Tanh, torch.nn.Tanh), (dl.Sigmoid, torch.nn.Sigmoid)]
 ACTIVATION_IDS = ["ReLU", "Tanh", "Sigmoid"]
@@ -265,6 +266,50 @@ def test_softplus_and_silu_stay_finite_for_large_inputs_as_torch():
             ours, theirs, x, torch.ones_like(x))
         assert torch.isfinite(output).all() and torch.isfinite(grad).all()
         assert torch.equal(output, expected) and torch.equal(grad, expected_grad)
+
+
+def gelu_as_written(x, grad_output, approximate):
+    """GELU's forward and backward as the docstring writes them, out of place, in torch's order:
+    the reference for the in-place rewrite in mini_dl (which must not change one bit)."""
+    if approximate == "tanh":
+        beta, kappa = math.sqrt(2 / math.pi), 0.044715
+        tanh_inner = torch.tanh(dl.GELU.BETA * (x + kappa * (x * x * x)))
+        output = 0.5 * x * (1 + tanh_inner)
+        derivative = 0.5 * (1 + tanh_inner) + 0.5 * x * (1 - tanh_inner * tanh_inner) * (
+            dl.GELU.BETA * (1 + 3 * kappa * (x * x)))
+        assert abs(beta - dl.GELU.BETA) < 1e-15
+    else:
+        output = x * 0.5 * (1 + torch.erf(x * SQRT1_2))
+        cdf = 0.5 * (1 + torch.erf(x * SQRT1_2))
+        density = (TWO_OVER_SQRTPI * SQRT1_2 * 0.5) * torch.exp(x * x * -0.5)  # 1/sqrt(2 pi)
+        derivative = cdf + x * density
+    return output, grad_output * derivative
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gelu_in_place_arithmetic_is_the_formula_bit_for_bit(approximate, dtype):
+    # magnitudes from subnormal to near overflow, both signs, and the special values
+    generator = torch.Generator().manual_seed(3)
+    exponents = torch.linspace(math.log2(torch.finfo(dtype).tiny) - 20,
+                               math.log2(torch.finfo(dtype).max) - 1, 4000, dtype=torch.float64)
+    magnitudes = torch.exp2(exponents).to(dtype)
+    special = torch.tensor([0.0, -0.0, math.inf, -math.inf, math.nan], dtype=dtype)
+    x = torch.cat([magnitudes, -magnitudes, 6 * torch.randn(20000, generator=generator,
+                                                              dtype=dtype), special])
+    grad_output = torch.randn(x.shape, generator=generator, dtype=dtype)
+    x_before, grad_before = x.clone(), grad_output.clone()
+    gelu = dl.GELU(approximate)
+    output, grad = gelu(x), gelu.backward(grad_output)
+    expected, expected_grad = gelu_as_written(x, grad_output, approximate)
+    bits = torch.int64 if dtype == torch.float64 else torch.int32
+    # NaN payloads may differ between kernels: compare NaN positions, then the other bits
+    for ours, theirs in ((output, expected), (grad, expected_grad)):
+        assert torch.equal(ours.isnan(), theirs.isnan())
+        keep = ~ours.isnan()
+        assert torch.equal(ours[keep].view(bits), theirs[keep].view(bits))
+    assert torch.equal(x.view(bits), x_before.view(bits))  # inputs untouched
+    assert torch.equal(grad_output.view(bits), grad_before.view(bits))
 
 
 # -- caches, repr, twins ------------------------------------------------------------------------

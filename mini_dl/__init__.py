@@ -26,6 +26,7 @@ from .conv import Conv2d
 from .data import DISK_RADIUS, MiniBatches, disk_dataset, one_hot
 from .distributed import DistributedDataParallel
 from .flatten import Flatten, Unflatten
+from .gpt import CharGPT
 from .gradcheck import GradCheckReport, check_gradients
 from .layers import Dropout, Linear
 from .loss import (
@@ -75,6 +76,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "CharGPT",
     "Conv2d",
     "CosineAnnealingLR",
     "CrossEntropyLoss",

@@ -190,9 +190,14 @@ def test_bad_grad_output_and_backward_before_forward_raise_clear_errors():
 
 
 def test_the_command_line_trains_and_samples(capsys):
-    from mini_dl import gpt
+    import importlib.util
+    from pathlib import Path
 
-    model = gpt.main(["--steps", "2", "--every", "1", "--d-model", "8", "--nhead", "2",
+    path = Path(__file__).resolve().parents[1] / "examples" / "train_gpt.py"
+    spec = importlib.util.spec_from_file_location("train_gpt", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    model = script.main(["--steps", "2", "--every", "1", "--d-model", "8", "--nhead", "2",
                       "--num-layers", "1", "--block-size", "8", "--batch-size", "2"])
     printed = capsys.readouterr().out
     assert "step 2: train loss" in printed and "validation loss" in printed

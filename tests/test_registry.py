@@ -28,7 +28,10 @@ import torch_twin
 NAMES = sorted(REGISTRY)
 ABSTRACT = {"Module": "the base class: its forward raises NotImplementedError",
             "DistributedDataParallel": "needs an initialised process group; proved in real "
-                                       "gloo groups by tests/test_distributed.py"}
+                                       "gloo groups by tests/test_distributed.py",
+            "CharGPT": "a whole model of registered modules (Embedding, TransformerEncoder, "
+                       "LayerNorm, Linear); tests/test_gpt.py proves it against its torch twin "
+                       "and finite differences"}
 MUTATION = 1 + 1e-4  # 100 x the finite differences' relative tolerance (1e-6)
 PACKAGE = os.path.dirname(dl.__file__)
 

@@ -7,9 +7,9 @@ Chromium (Debian's `/usr/bin/chromium`, installed by `tools/install_browser.sh`,
 is recorded and aborted. A page fails on: a request that left the machine, a page or console
 error, an HTTP error for any resource, an image that did not load, a `#anchor` with no target,
 math that MathJax did not typeset (or typeset as an error), a code cell with an error output
-(unless the cell is tagged `raises-exception`). The same pages are checked again as file://, the
-way a reader opens `_build/html` without a server, and a page with one fault of each kind proves
-that the checks catch them.
+(unless the cell is tagged `raises-exception`). The first page of every part of `_toc.yml` (and the
+root and the API page) is checked again as file://, the way a reader opens `_build/html` without a
+server, and a page with one fault of each kind proves that the checks catch them.
 
 The static tests need no browser: the build has no warning; the built HTML and CSS reference no
 http(s) script, stylesheet, font or image; every local link and its anchor resolve; MathJax is
@@ -65,6 +65,17 @@ def toc_pages() -> list[str]:
 
     walk(toc)
     pages = [str(Path(page).with_suffix("")) for page in pages]
+    return list(dict.fromkeys(pages + [API_PAGE]))
+
+
+def part_openings() -> list[str]:
+    """The root, the first page of every part of `_toc.yml`, and the API page. Opened as file://
+    they fetch every kind of file the site has (its shared scripts, stylesheets and MathJax
+    with its fonts, figures, Markdown and notebook pages) the way every other page does; each
+    page's own content is checked over http by `test_page_in_browser`."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    firsts = [part["chapters"][0]["file"] for part in toc.get("parts", []) if part.get("chapters")]
+    pages = [str(Path(page).with_suffix("")) for page in [toc["root"], *firsts]]
     return list(dict.fromkeys(pages + [API_PAGE]))
 
 
@@ -387,11 +398,11 @@ def test_page_in_browser(name, browser_context, server):
     assert not problems, f"{name}.html:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", toc_pages())
+@pytest.mark.parametrize("name", part_openings())
 def test_page_opens_from_disk(name, browser_context, site):
     """A reader without a server opens `_build/html/index.html` (a redirect to the first page,
-    checked by test_local_links_and_anchors_resolve): the same checks on every page opened as
-    file:// (MathJax's fonts and extensions load from disk, too)."""
+    checked by test_local_links_and_anchors_resolve): the same checks on the opening page of
+    every part, opened as file:// (MathJax's fonts and extensions load from disk, too)."""
     if not (site / f"{name}.html").exists():
         pytest.skip("a missing page fails test_page_in_browser")
     problems = problems_on(browser_context, (site / f"{name}.html").as_uri())

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from train_ddp import make_model  # examples/train_ddp.py, beside this file
 
 import mini_dl as dl
 
@@ -157,13 +158,8 @@ def digits(random: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def cnn() -> dl.Sequential:
-    """The CNN of the chapter on CNN experiments (3,350 parameters)."""
-    torch.manual_seed(0)
-
-    def block(in_channels, out_channels):
-        return [dl.Conv2d(in_channels, out_channels, 3, padding=1), dl.ReLU(), dl.MaxPool2d(2)]
-    return dl.Sequential(*block(1, 6), *block(6, 16), dl.Flatten(), dl.Linear(64, 32),
-                         dl.ReLU(), dl.Linear(32, 10))
+    """The CNN of the chapter on CNN experiments (3,350 parameters), seed 0, no batch norm."""
+    return make_model(0, sync_batchnorm=False)
 
 
 def epoch_seconds(model, batches, synchronise: bool = True) -> tuple[float, float]:

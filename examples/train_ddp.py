@@ -26,7 +26,6 @@ import time
 
 import torch
 import torch.distributed as dist
-from sklearn.datasets import load_digits
 
 import mini_dl as dl
 
@@ -50,6 +49,8 @@ def arguments() -> argparse.Namespace:
 def digits(device: torch.device):
     """The chapter's split: 1,347 training and 450 test images, standardised by the training
     pixels' mean and standard deviation."""
+    from sklearn.datasets import load_digits  # here, not at the top: ddp_demo imports this file
+
     data = load_digits()
     images = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1)  # (1797, 1, 8, 8)
     labels = torch.tensor(data.target)

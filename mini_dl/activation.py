@@ -15,6 +15,38 @@ SQRT2 = 1.41421356237309504880
 TWO_OVER_SQRTPI = 1.12837916709551257390  # 2 / sqrt(pi)
 
 
+# Elementwise chains by blocks. A chain of in-place operations over a tensor larger than the
+# cache reads and writes memory once per operation; over blocks of BLOCK elements (256 KB in
+# float32) each block stays in the cache for the whole chain. Elementwise, so the blocks give
+# the same numbers bit for bit. GELU's forward and backward are such chains.
+BLOCK = 1 << 16
+
+
+def _mul(a: torch.Tensor, b, out: torch.Tensor | None) -> torch.Tensor:
+    """``a * b``, written into ``out`` if given (else a new tensor)."""
+    return torch.mul(a, b) if out is None else torch.mul(a, b, out=out)
+
+
+def _blockwise(chain, like: torch.Tensor, *tensors: torch.Tensor, temporaries: int):
+    """``chain(out, *tensors, *temporaries)`` computed block by block into a new tensor ``out``
+    of ``like``'s shape: ``chain`` writes its first step into ``out`` (or into a temporary) and
+    the rest in place, elementwise. Tensors that are small, not contiguous, of different shapes,
+    tracked by autograd (the checker differentiating a forward: ``out=`` is not
+    differentiable), or on a GPU (one kernel per step is what it wants) go through ``chain`` whole, with ``out`` and the temporaries ``None`` (its
+    first steps then make new tensors)."""
+    if like.numel() <= BLOCK or like.device.type != "cpu" or like.requires_grad or any(
+            t.shape != like.shape or not t.is_contiguous() or t.requires_grad for t in tensors):
+        return chain(None, *tensors, *[None] * temporaries)
+    out = torch.empty_like(like, memory_format=torch.contiguous_format)
+    scratch = [like.new_empty(BLOCK) for _ in range(temporaries)]
+    flat = [t.view(-1) for t in (out, *tensors)]
+    for start in range(0, like.numel(), BLOCK):
+        blocks = [t[start:start + BLOCK] for t in flat]
+        size = blocks[0].numel()
+        chain(*blocks, *[t[:size] for t in scratch])
+    return out
+
+
 class _Elementwise(Module):
     """Shared plumbing: forward caches the tensor named by ``cached`` (the ``output``, or the
     ``input`` where the output does not give the derivative); backward is
@@ -206,27 +238,34 @@ class GELU(_Elementwise):
         self.approximate = approximate
 
     def function(self, x):
-        # The formulas of the docstring in one new tensor, each step in place. Bit for bit
-        # torch's x * 0.5 * (1 + erf) (and 0.5 x (1 + tanh)): halving 1 + erf, a float in [0, 2]
-        # that is 0 or at least one ulp of 1, never rounds, so (1 + erf) * 0.5 * x rounds once,
-        # where x * 0.5 * (1 + erf) does. (Each new large tensor costs page faults: fewer is faster.)
-        if self.approximate == "tanh":
-            inner = (x * x).mul_(x).mul_(self.KAPPA).add_(x).mul_(self.BETA)  # BETA (x + K x^3)
-            return inner.tanh_().add_(1).mul_(0.5).mul_(x)  # 0.5 x (1 + tanh u)
-        return (x * SQRT1_2).erf_().add_(1).mul_(0.5).mul_(x)  # x 0.5 (1 + erf(x / sqrt 2))
+        return _blockwise(self._forward_into, x, x, temporaries=0)
 
     def grad_input(self, grad_output, x):
+        return _blockwise(self._backward_into, x, grad_output, x,
+                          temporaries=2 if self.approximate == "tanh" else 1)
+
+    # The formulas of the docstring, each step in place in ``out`` (and the temporaries), in
+    # torch's order of operations. Bit for bit torch's x * 0.5 * (1 + erf) (and 0.5 x (1 +
+    # tanh)): halving 1 + erf, a float in [0, 2] that is 0 or at least one ulp of 1, never
+    # rounds, so (1 + erf) * 0.5 * x rounds once, where x * 0.5 * (1 + erf) does.
+    def _forward_into(self, out, x):
         if self.approximate == "tanh":
-            x_squared = x * x
-            tanh_inner = (x_squared * x).mul_(self.KAPPA).add_(x).mul_(self.BETA).tanh_()
+            inner = _mul(x, x, out).mul_(x).mul_(self.KAPPA).add_(x).mul_(self.BETA)  # BETA (x + K x^3)
+            return inner.tanh_().add_(1).mul_(0.5).mul_(x)  # 0.5 x (1 + tanh u)
+        return _mul(x, SQRT1_2, out).erf_().add_(1).mul_(0.5).mul_(x)  # x 0.5 (1 + erf(x / sqrt 2))
+
+    def _backward_into(self, out, grad_output, x, first, second=None):
+        if self.approximate == "tanh":
+            x_squared = _mul(x, x, first)
+            tanh_inner = _mul(x_squared, x, second).mul_(self.KAPPA).add_(x).mul_(self.BETA).tanh_()
             inner_derivative = x_squared.mul_(3 * self.KAPPA).add_(1).mul_(self.BETA)
             # 0.5 x (1 - tanh^2 u) BETA (1 + 3 K x^2); halving 1 - tanh^2 is exact, as above
-            right_derivative = (tanh_inner * tanh_inner).neg_().add_(1).mul_(0.5).mul_(x) \
-                .mul_(inner_derivative)
+            right_derivative = _mul(tanh_inner, tanh_inner, out).neg_().add_(1).mul_(0.5) \
+                .mul_(x).mul_(inner_derivative)
             left_derivative = tanh_inner.add_(1).mul_(0.5)  # 0.5 (1 + tanh u)
             return right_derivative.add_(left_derivative).mul_(grad_output)
-        cdf = (x * SQRT1_2).erf_().add_(1).mul_(0.5)  # Phi(x)
-        pdf = (x * x).mul_(-0.5).exp_().mul_(TWO_OVER_SQRTPI * SQRT1_2 * 0.5)  # phi(x)
+        cdf = _mul(x, SQRT1_2, first).erf_().add_(1).mul_(0.5)  # Phi(x)
+        pdf = _mul(x, x, out).mul_(-0.5).exp_().mul_(TWO_OVER_SQRTPI * SQRT1_2 * 0.5)  # phi(x)
         return pdf.mul_(x).add_(cdf).mul_(grad_output)  # G (Phi(x) + x phi(x))
 
     def extra_repr(self) -> str:

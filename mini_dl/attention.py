@@ -32,14 +32,20 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         >>> weights.sum(-1).tolist()
         [[1.0, 1.0]]
     """
+    # Every step writes into the scores' own (B, L, S) tensor: each new tensor of that size
+    # costs page faults. Where autograd tracks the inputs (the checker differentiating the
+    # forward), the steps that it needs undone stay out of place.
+    tracked = q.requires_grad or k.requires_grad or (mask is not None and mask.requires_grad)
     scores = torch.bmm(q, k.transpose(1, 2)).mul_(1.0 / math.sqrt(q.shape[-1]))
     if mask is not None:
-        scores = scores + mask
+        scores = scores.add_(mask) if scores.shape == torch.broadcast_shapes(
+            scores.shape, mask.shape) else scores + mask
     top = scores.amax(-1, keepdim=True)
-    exp = (scores - top).exp_()
+    exp = (scores - top if tracked else scores.sub_(top)).exp_()
     weights = exp.div_(exp.sum(-1, keepdim=True))  # softmax written out: exp(s - max) / sum
     if zero_masked_rows:
-        weights = torch.where(torch.isneginf(top), 0.0, weights)
+        empty = torch.isneginf(top)  # rows with no allowed position: NaN, made 0
+        weights = torch.where(empty, 0.0, weights) if tracked else weights.masked_fill_(empty, 0.0)
     dropped = weights if dropout_mask is None else weights * dropout_mask
     return torch.bmm(dropped, v), weights
 
@@ -62,7 +68,8 @@ def scaled_dot_product_attention_backward(grad_output: torch.Tensor, q: torch.Te
     grad_p = torch.bmm(grad_output, v.transpose(1, 2))
     if dropout_mask is not None:
         grad_p = grad_p * dropout_mask
-    grad_s = (grad_p - (grad_p * weights).sum(-1, keepdim=True)).mul_(weights)
+    # in grad_p's own tensor (new above): P * (dP - sum_j dP * P)
+    grad_s = grad_p.sub_((grad_p * weights).sum(-1, keepdim=True)).mul_(weights)
     scale = 1.0 / math.sqrt(q.shape[-1])
     grad_q = torch.bmm(grad_s, k).mul_(scale)
     grad_k = torch.bmm(grad_s.transpose(1, 2), q).mul_(scale)

@@ -123,8 +123,10 @@ class TransformerEncoderLayer(Module):
         masks = (src_mask, src_key_padding_mask, is_causal)
         x = src
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), *masks)
-            return x + self._ff_block(self.norm2(x))
+            # residuals added into the branch's output, a new tensor of ours (b + x is x + b bit
+            # for bit; a new tensor of x's size per residual would cost page faults)
+            x = self._sa_block(self.norm1(x), *masks).add_(x)
+            return self._ff_block(self.norm2(x)).add_(x)
         x = self.norm1(x + self._sa_block(x, *masks))
         return self.norm2(x + self._ff_block(x))
 
@@ -135,7 +137,8 @@ class TransformerEncoderLayer(Module):
 
     def _sa_block_backward(self, grad_output):
         grads = self.self_attn.backward(self.dropout1.backward(grad_output))
-        return None if grads is None else grads[0] + grads[1] + grads[2]  # q = k = v = x
+        # q = k = v = x: the three add up, in the first one's tensor (new, ours)
+        return None if grads is None else grads[0].add_(grads[1]).add_(grads[2])
 
     def _ff_block(self, x):
         # self.dropout.forward, not self.dropout(...): tests/test_rules.py refuses any call
@@ -156,9 +159,9 @@ class TransformerEncoderLayer(Module):
         first = self.norm1 if self.norm_first else self.self_attn
         first.needs_input_grad = self.needs_input_grad
         if self.norm_first:  # h = x + SA(norm1(x)), y = h + FF(norm2(h))
-            grad_h = grad_output + self.norm2.backward(self._ff_block_backward(grad_output))
+            grad_h = self.norm2.backward(self._ff_block_backward(grad_output)).add_(grad_output)
             grad_branch = self.norm1.backward(self._sa_block_backward(grad_h))
-            return grad_h + grad_branch if self.needs_input_grad else None
+            return grad_branch.add_(grad_h) if self.needs_input_grad else None
         # post-norm: h = norm1(u1), u1 = x + SA(x); y = norm2(u2), u2 = h + FF(h)
         grad_u2 = self.norm2.backward(grad_output)
         grad_h = grad_u2 + self._ff_block_backward(grad_u2)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import mini_dl as dl
 import torch_twin
+from mini_dl import activation
 from mini_dl.activation import SQRT1_2, TWO_OVER_SQRTPI
 
 ACTIVATIONS = [(dl.ReLU, torch.nn.ReLU), (dl.Tanh, torch.nn.Tanh), (dl.Sigmoid, torch.nn.Sigmoid)]
@@ -288,7 +289,9 @@ def gelu_as_written(x, grad_output, approximate):
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_gelu_in_place_arithmetic_is_the_formula_bit_for_bit(approximate, dtype):
+@pytest.mark.parametrize("copies", [1, 3], ids=["whole", "by blocks"])
+def test_gelu_in_place_arithmetic_is_the_formula_bit_for_bit(approximate, dtype, copies):
+    # copies=3: more than activation.BLOCK values, computed block by block (a part block last)
     # magnitudes from subnormal to near overflow, both signs, and the special values
     generator = torch.Generator().manual_seed(3)
     exponents = torch.linspace(math.log2(torch.finfo(dtype).tiny) - 20,
@@ -296,7 +299,8 @@ def test_gelu_in_place_arithmetic_is_the_formula_bit_for_bit(approximate, dtype)
     magnitudes = torch.exp2(exponents).to(dtype)
     special = torch.tensor([0.0, -0.0, math.inf, -math.inf, math.nan], dtype=dtype)
     x = torch.cat([magnitudes, -magnitudes, 6 * torch.randn(20000, generator=generator,
-                                                              dtype=dtype), special])
+                                                              dtype=dtype), special] * copies)
+    assert (x.numel() > activation.BLOCK) == (copies == 3) and x.numel() % activation.BLOCK
     grad_output = torch.randn(x.shape, generator=generator, dtype=dtype)
     x_before, grad_before = x.clone(), grad_output.clone()
     gelu = dl.GELU(approximate)

@@ -32,8 +32,8 @@ def _blockwise(chain, like: torch.Tensor, *tensors: torch.Tensor, temporaries: i
     of ``like``'s shape: ``chain`` writes its first step into ``out`` (or into a temporary) and
     the rest in place, elementwise. Tensors that are small, not contiguous, of different shapes,
     tracked by autograd (the checker differentiating a forward: ``out=`` is not
-    differentiable), or on a GPU (one kernel per step is what it wants) go through ``chain`` whole, with ``out`` and the temporaries ``None`` (its
-    first steps then make new tensors)."""
+    differentiable), or on a GPU (one kernel per step is what it wants) go through ``chain``
+    whole, with ``out`` and the temporaries ``None`` (its first steps then make new tensors)."""
     if like.numel() <= BLOCK or like.device.type != "cpu" or like.requires_grad or any(
             t.shape != like.shape or not t.is_contiguous() or t.requires_grad for t in tensors):
         return chain(None, *tensors, *[None] * temporaries)
@@ -250,7 +250,8 @@ class GELU(_Elementwise):
     # rounds, so (1 + erf) * 0.5 * x rounds once, where x * 0.5 * (1 + erf) does.
     def _forward_into(self, out, x):
         if self.approximate == "tanh":
-            inner = _mul(x, x, out).mul_(x).mul_(self.KAPPA).add_(x).mul_(self.BETA)  # BETA (x + K x^3)
+            # BETA (x + K x^3)
+            inner = _mul(x, x, out).mul_(x).mul_(self.KAPPA).add_(x).mul_(self.BETA)
             return inner.tanh_().add_(1).mul_(0.5).mul_(x)  # 0.5 x (1 + tanh u)
         return _mul(x, SQRT1_2, out).erf_().add_(1).mul_(0.5).mul_(x)  # x 0.5 (1 + erf(x / sqrt 2))
 

@@ -42,7 +42,8 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
             scores.shape, mask.shape) else scores + mask
     top = scores.amax(-1, keepdim=True)
     exp = (scores - top if tracked else scores.sub_(top)).exp_()
-    weights = exp.div_(exp.sum(-1, keepdim=True))  # softmax written out: exp(s - max) / sum
+    total = exp.sum(-1, keepdim=True)  # softmax written out: exp(s - max) / sum
+    weights = exp / total if tracked else exp.div_(total)
     if zero_masked_rows:
         empty = torch.isneginf(top)  # rows with no allowed position: NaN, made 0
         weights = torch.where(empty, 0.0, weights) if tracked else weights.masked_fill_(empty, 0.0)

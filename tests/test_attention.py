@@ -9,7 +9,11 @@ import itertools
 import pytest
 import torch
 
-from mini_dl.attention import MultiheadAttention
+from mini_dl.attention import (
+    MultiheadAttention,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+)
 
 F64 = torch.float64
 TOLERANCE = {"rtol": 1e-10, "atol": 1e-12}  # float64: two orders of summation, ~1e-16 apart
@@ -256,3 +260,29 @@ def test_finite_differences_and_autograd_agree_through_check_gradients():
         report = dl.check_gradients(module, (L, N, E), (S, N, module.kdim), (S, N, module.vdim),
                                     reference=reference, wrt=(0, 1, 2))
         assert report.passed, report
+
+
+@pytest.mark.parametrize("zero_masked_rows", [False, True])
+def test_the_function_works_in_place_and_still_under_autograd(zero_masked_rows):
+    # In a training step the softmax runs in the scores' own tensor; called on tensors that
+    # autograd tracks, it must keep what autograd needs: the same output, and autograd's
+    # gradients equal to the hand-written backward (masked positions and an all-masked row too).
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 5, generator=generator, dtype=torch.float64) for _ in range(3))
+    mask = torch.zeros(4, 4, dtype=torch.float64).masked_fill_(
+        torch.ones(4, 4, dtype=torch.bool).triu(1), float("-inf"))
+    if zero_masked_rows:
+        mask[1] = float("-inf")  # a row with no allowed position: weights 0
+    out, weights = scaled_dot_product_attention(q, k, v, mask, zero_masked_rows=zero_masked_rows)
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    tracked_out, tracked_weights = scaled_dot_product_attention(
+        *leaves, mask, zero_masked_rows=zero_masked_rows)
+    if not zero_masked_rows:  # (with an all-masked row: NaN, as torch's softmax)
+        assert torch.equal(out, tracked_out.detach()) and torch.equal(weights, tracked_weights)
+        grad_output = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+        tracked_out.backward(grad_output)
+        ours = scaled_dot_product_attention_backward(grad_output, q, k, v, weights)
+        for leaf, gradient in zip(leaves, ours):
+            assert torch.allclose(leaf.grad, gradient, rtol=1e-12, atol=1e-12)
+    else:
+        assert torch.equal(out, tracked_out.detach()) and not weights[:, 1].any()

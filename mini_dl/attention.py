@@ -38,8 +38,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     tracked = q.requires_grad or k.requires_grad or (mask is not None and mask.requires_grad)
     scores = torch.bmm(q, k.transpose(1, 2)).mul_(1.0 / math.sqrt(q.shape[-1]))
     if mask is not None:
-        scores = scores.add_(mask) if scores.shape == torch.broadcast_shapes(
-            scores.shape, mask.shape) else scores + mask
+        scores = scores.add_(mask)  # mask broadcasts to (B, L, S): the scores' own shape
     top = scores.amax(-1, keepdim=True)
     exp = (scores - top if tracked else scores.sub_(top)).exp_()
     total = exp.sum(-1, keepdim=True)  # softmax written out: exp(s - max) / sum

@@ -277,12 +277,12 @@ def test_the_function_works_in_place_and_still_under_autograd(zero_masked_rows):
     leaves = [t.clone().requires_grad_() for t in (q, k, v)]
     tracked_out, tracked_weights = scaled_dot_product_attention(
         *leaves, mask, zero_masked_rows=zero_masked_rows)
-    if not zero_masked_rows:  # (with an all-masked row: NaN, as torch's softmax)
+    if not zero_masked_rows:
         assert torch.equal(out, tracked_out.detach()) and torch.equal(weights, tracked_weights)
         grad_output = torch.randn(out.shape, generator=generator, dtype=torch.float64)
         tracked_out.backward(grad_output)
         ours = scaled_dot_product_attention_backward(grad_output, q, k, v, weights)
         for leaf, gradient in zip(leaves, ours):
             assert torch.allclose(leaf.grad, gradient, rtol=1e-12, atol=1e-12)
-    else:
+    else:  # the all-masked row: weights 0 (not NaN, as torch's softmax would give)
         assert torch.equal(out, tracked_out.detach()) and not weights[:, 1].any()

@@ -27,17 +27,20 @@ def _mul(a: torch.Tensor, b, out: torch.Tensor | None) -> torch.Tensor:
     return torch.mul(a, b) if out is None else torch.mul(a, b, out=out)
 
 
-def _blockwise(chain, like: torch.Tensor, *tensors: torch.Tensor, temporaries: int):
-    """``chain(out, *tensors, *temporaries)`` computed block by block into a new tensor ``out``
-    of ``like``'s shape: ``chain`` writes its first step into ``out`` (or into a temporary) and
-    the rest in place, elementwise. Tensors that are small, not contiguous, of different shapes,
-    tracked by autograd (the checker differentiating a forward: ``out=`` is not
-    differentiable), or on a GPU (one kernel per step is what it wants) go through ``chain``
-    whole, with ``out`` and the temporaries ``None`` (its first steps then make new tensors)."""
+def _blockwise(chain, like: torch.Tensor, *tensors: torch.Tensor, temporaries: int,
+               out: torch.Tensor | None = None):
+    """``chain(out, *tensors, *temporaries)`` computed block by block into ``out`` (a new
+    tensor of ``like``'s shape unless given): ``chain`` writes its first step into ``out`` (or
+    into a temporary) and the rest in place, elementwise. Tensors that are small, not
+    contiguous, of different shapes, tracked by autograd (the checker differentiating a forward:
+    ``out=`` is not differentiable), or on a GPU (one kernel per step is what it wants) go
+    through ``chain`` whole, with ``out`` and the temporaries ``None`` (its first steps then
+    make new tensors)."""
     if like.numel() <= BLOCK or like.device.type != "cpu" or like.requires_grad or any(
             t.shape != like.shape or not t.is_contiguous() or t.requires_grad for t in tensors):
         return chain(None, *tensors, *[None] * temporaries)
-    out = torch.empty_like(like, memory_format=torch.contiguous_format)
+    if out is None:
+        out = torch.empty_like(like, memory_format=torch.contiguous_format)
     scratch = [like.new_empty(BLOCK) for _ in range(temporaries)]
     flat = [t.view(-1) for t in (out, *tensors)]
     for start in range(0, like.numel(), BLOCK):
@@ -66,10 +69,14 @@ class _Elementwise(Module):
         return output
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        return self.grad_input(*self._backward_arguments(grad_output))
+
+    def _backward_arguments(self, grad_output):
+        """``(G, cache)``: G checked against the cache that forward left."""
         cached = self.saved(self.cached)
         grad_output = detached(check_tensor(self, "grad_output", grad_output, shape=cached.shape,
                                             like=cached))
-        return self.grad_input(grad_output, cached)
+        return grad_output, cached
 class ReLU(_Elementwise):
     r"""y = max(x, 0).
 
@@ -244,6 +251,16 @@ class GELU(_Elementwise):
         return _blockwise(self._backward_into, x, grad_output, x,
                           temporaries=2 if self.approximate == "tanh" else 1)
 
+    def backward_(self, grad_output: torch.Tensor) -> torch.Tensor:
+        """:meth:`backward` written into ``grad_output`` itself, for a caller whose G is a
+        temporary of its own (the transformer's feed-forward block): the same numbers (G * d is
+        d * G bit for bit), and no new tensor of the input's size."""
+        grad_output, x = self._backward_arguments(grad_output)
+        if grad_output.requires_grad or not grad_output.is_contiguous():
+            return self.grad_input(grad_output, x)
+        return _blockwise(self._backward_in_place, x, grad_output, x, out=grad_output,
+                          temporaries=3 if self.approximate == "tanh" else 2)
+
     # The formulas of the docstring, each step in place in ``out`` (and the temporaries), in
     # torch's order of operations. Bit for bit torch's x * 0.5 * (1 + erf) (and 0.5 x (1 +
     # tanh)): halving 1 + erf, a float in [0, 2] that is 0 or at least one ulp of 1, never
@@ -256,6 +273,14 @@ class GELU(_Elementwise):
         return _mul(x, SQRT1_2, out).erf_().add_(1).mul_(0.5).mul_(x)  # x 0.5 (1 + erf(x / sqrt 2))
 
     def _backward_into(self, out, grad_output, x, first, second=None):
+        return self._derivative_into(out, x, first, second).mul_(grad_output)
+
+    def _backward_in_place(self, out, grad_output, x, first, second, third=None):
+        # out is grad_output (or None, whole-tensor path): G *= d(x)
+        return grad_output.mul_(self._derivative_into(first, x, second, third))
+
+    def _derivative_into(self, out, x, first, second=None):
+        """dy/dx, into ``out`` (the temporaries ``first``, ``second`` for the steps before)."""
         if self.approximate == "tanh":
             x_squared = _mul(x, x, first)
             tanh_inner = _mul(x_squared, x, second).mul_(self.KAPPA).add_(x).mul_(self.BETA).tanh_()
@@ -264,10 +289,10 @@ class GELU(_Elementwise):
             right_derivative = _mul(tanh_inner, tanh_inner, out).neg_().add_(1).mul_(0.5) \
                 .mul_(x).mul_(inner_derivative)
             left_derivative = tanh_inner.add_(1).mul_(0.5)  # 0.5 (1 + tanh u)
-            return right_derivative.add_(left_derivative).mul_(grad_output)
+            return right_derivative.add_(left_derivative)
         cdf = _mul(x, SQRT1_2, first).erf_().add_(1).mul_(0.5)  # Phi(x)
         pdf = _mul(x, x, out).mul_(-0.5).exp_().mul_(TWO_OVER_SQRTPI * SQRT1_2 * 0.5)  # phi(x)
-        return pdf.mul_(x).add_(cdf).mul_(grad_output)  # G (Phi(x) + x phi(x))
+        return pdf.mul_(x).add_(cdf)  # Phi(x) + x phi(x), which G multiplies
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"

@@ -11,10 +11,16 @@ from .layers import Linear
 from .module import Module, Parameter, check_size, check_tensor, detached
 
 
+def _floor(x: torch.Tensor) -> float:
+    """The smallest argument whose ``exp`` is a normal number of ``x``'s dtype, with a margin
+    (log of the dtype's smallest normal number, plus 0.5): about -86.8 in float32."""
+    return math.log(torch.finfo(x.dtype).tiny) + 0.5
+
+
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                  mask: torch.Tensor | None = None,
                                  dropout_mask: torch.Tensor | None = None,
-                                 zero_masked_rows: bool = False):
+                                 zero_masked_rows: bool = False, weights_only: bool = False):
     r"""Attention of queries ``q`` ``(B, L, D)`` over keys ``k`` ``(B, S, D)`` and values ``v``
     ``(B, S, Dv)``:
 
@@ -23,7 +29,11 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     with ``mask`` M an additive float mask broadcastable to ``(B, L, S)`` (``-inf``: not allowed)
     and ``dropout_mask`` R (scaled by 1 / (1 - p)) or 1. A row whose every entry is ``-inf``
     gives NaN (as torch's softmax), or 0 with ``zero_masked_rows`` (torch's safe softmax of
-    ``scaled_dot_product_attention``). Returns ``(O, P)``, P before dropout.
+    ``scaled_dot_product_attention``). Returns ``(O, P)``, P before dropout (P alone with
+    ``weights_only``: v is not read). A weight below
+    about 2e-38 (float32; exp(-86.8)) is computed as that small normal number times its row's
+    1 / sum, where torch's softmax gives a subnormal one or 0 (see the code: torch's exp is
+    slow below it); a masked position's weight is exactly 0.
 
     Example:
         >>> import torch
@@ -40,12 +50,26 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     if mask is not None:
         scores = scores.add_(mask)  # mask broadcasts to (B, L, S): the scores' own shape
     top = scores.amax(-1, keepdim=True)
-    exp = (scores - top if tracked else scores.sub_(top)).exp_()
-    total = exp.sum(-1, keepdim=True)  # softmax written out: exp(s - max) / sum
+    shifted = scores - top if tracked else scores.sub_(top)
+    # softmax written out: exp(s - max) / sum. torch's exp takes a slow path (10-300x) for
+    # arguments whose exp is not a normal number, -inf included: half the scores under a causal
+    # mask. So the arguments are clamped at FLOOR (weights under ~2e-38 become that small
+    # normal number instead of a subnormal one) and the masked positions zeroed by a product.
+    exp = (shifted.clamp_min(_floor(shifted)) if tracked
+           else shifted.clamp_min_(_floor(shifted))).exp_()
+    if mask is not None:
+        allowed = ~torch.isneginf(mask)  # the mask's own (small) shape: broadcasts
+        exp = exp * allowed if tracked else exp.mul_(allowed)
+    total = exp.sum(-1, keepdim=True)
     weights = exp / total if tracked else exp.div_(total)
     if zero_masked_rows:
         empty = torch.isneginf(top)  # rows with no allowed position: NaN, made 0
-        weights = torch.where(empty, 0.0, weights) if tracked else weights.masked_fill_(empty, 0.0)
+        if tracked:
+            weights = torch.where(empty, 0.0, weights)
+        elif empty.any():  # a pass over the weights only where a row is empty
+            weights.masked_fill_(empty, 0.0)
+    if weights_only:
+        return weights
     dropped = weights if dropout_mask is None else weights * dropout_mask
     return torch.bmm(dropped, v), weights
 
@@ -96,7 +120,10 @@ class MultiheadAttention(Module):
     Backward, with G = dL/dy (the weights output has no gradient): out_proj's backward, then
     :func:`scaled_dot_product_attention_backward` per head, then the projections:
     dW_q = dQ^T query, d query = dQ W_q (and so for k, v); returns (d query, d key, d value):
-    self-attention callers add them.
+    self-attention callers add them. The attention weights P (N * H, L, S) are cached for
+    backward; after ``retain_caches(False)`` (torch's way of holding memory) they are not, and
+    backward computes them again from the cached q, k and mask, bit for bit, as torch's fused
+    attention does: L * S values per head less memory, one more product and softmax to compute.
 
     Shape:
         query (L, N, E) / (N, L, E) with batch_first / (L, E) unbatched; key (S, N, kdim),
@@ -238,7 +265,10 @@ class MultiheadAttention(Module):
         self.dropout_mask = dropout_mask
         heads, weights = scaled_dot_product_attention(q, k, v, mask, dropout_mask,
                                                       zero_masked_rows=not need_weights)
-        self.weights = weights
+        # Kept for backward, or, when caches are released (torch's way of holding memory),
+        # recomputed there from q, k and the mask, bit for bit, as torch's fused attention does
+        self.mask, self.zero_masked_rows = mask, not need_weights
+        self.weights = weights if self.retain_cache else None
         merged = heads.reshape(n, h, length, d).transpose(1, 2).reshape(n, length, e)
         output = self.out_proj(merged)
         if not batched:
@@ -267,7 +297,13 @@ class MultiheadAttention(Module):
 
     def backward(self, grad_output):
         query, key, value = self.saved("query"), self.saved("key"), self.saved("value")
-        q, k, v, weights = self.saved("q"), self.saved("k"), self.saved("v"), self.saved("weights")
+        q, k, v = self.saved("q"), self.saved("k"), self.saved("v")
+        weights = self.__dict__["weights"]
+        if weights is None:  # released caches: the forward's weights, computed again
+            weights = scaled_dot_product_attention(q, k, v, self.mask, zero_masked_rows=(
+                self.zero_masked_rows), weights_only=True)
+        elif not self.retain_cache:
+            self.weights = None
         batched = self._batched
         n, length, e = query.shape
         expected = ((length, e) if not batched else (n, length, e) if self.batch_first
@@ -278,12 +314,14 @@ class MultiheadAttention(Module):
             grad_output = grad_output[None]
         elif not self.batch_first:
             grad_output = grad_output.transpose(0, 1)
-        grad_merged = self.out_proj.backward(grad_output)
-        grad_heads = grad_merged.reshape(n, length, self.num_heads, self.head_dim).transpose(
-            1, 2).reshape(n * self.num_heads, length, self.head_dim)
-        grad_q, grad_k, grad_v = scaled_dot_product_attention_backward(
-            grad_heads, q, k, v, weights, self.dropout_mask)
-        grads = [self._merge(g, n) for g in (grad_q, grad_k, grad_v)]
+        # Each intermediate of the size of the activations is let go as soon as it is used (a
+        # name holds a tensor until it is rebound or deleted), as autograd frees them
+        grad_heads = self.out_proj.backward(grad_output).reshape(
+            n, length, self.num_heads, self.head_dim).transpose(1, 2).reshape(
+            n * self.num_heads, length, self.head_dim)
+        grads = [self._merge(g, n) for g in scaled_dot_product_attention_backward(
+            grad_heads, q, k, v, weights, self.dropout_mask)]
+        del grad_heads, weights
         inputs = (query, key, value)
         weight_grads = [g.reshape(-1, e).t().mm(x.reshape(-1, x.shape[-1]))
                         for g, x in zip(grads, inputs)]
@@ -298,7 +336,8 @@ class MultiheadAttention(Module):
         if not self.needs_input_grad:
             return None
         results = []
-        for g, w in zip(grads, self._weights()):
+        for index, w in enumerate(self._weights()):
+            g, grads[index] = grads[index], None
             x = g @ w
             results.append(x[0] if not batched else x if self.batch_first
                            else x.transpose(0, 1))

@@ -147,7 +147,9 @@ class CharGPT(Module):
             raise RuntimeError("CharGPT: backward called before forward")
         check_tensor(self, "grad_output", grad_output,
                      shape=(*self.input_shape, self.vocab_size), like=self.head.weight.data)
-        grad_hidden = self.encoder.backward(self.norm.backward(self.head.backward(grad_output)))
+        grad = self.norm.backward(self.head.backward(grad_output))
+        del grad_output  # (B, T, V): freed now, not held through the encoder's backward
+        grad_hidden = self.encoder.backward(grad)
         self.token_embedding.backward(grad_hidden)
         self.position_embedding.backward(grad_hidden.sum(0))  # the indices: no gradient
 

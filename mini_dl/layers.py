@@ -103,7 +103,7 @@ class Dropout(Module):
         training, p > 0:  M = (torch.rand(x.shape, dtype=x.dtype, device=x.device) >= p) / (1 - p)
                           y = x * M
         otherwise:        y = x, the input itself, as torch returns it (M = 1: nothing is drawn
-                          from the RNG, nothing is multiplied or allocated)
+                          from the RNG, nothing is multiplied, and x is not kept)
 
     The mask comes from the global RNG, one ``torch.rand`` call with the input's shape, dtype and
     device, so re-seeding and repeating that call reproduces it. (``torch.nn.Dropout`` draws its
@@ -143,8 +143,10 @@ class Dropout(Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor(self, "input", x)
         self.scaled = self.training and self.p > 0
-        if not self.scaled:  # the identity; the cache is the input itself (no memory: it is
-            self.mask = detached(x)  # also the output), for backward's check of G's shape
+        if not self.scaled:  # the identity. The cache only carries x's shape, dtype and device
+            # for backward's check of G: one element expanded (caching x itself would keep a
+            # tensor alive that the caller may be done with, e.g. a residual branch)
+            self.mask = x.new_empty(()).expand(x.shape)
             return x
         keep = torch.rand(x.shape, dtype=x.dtype, device=x.device) >= self.p
         self.mask = keep.to(x.dtype) / (1 - self.p)

@@ -147,8 +147,10 @@ class TransformerEncoderLayer(Module):
         return self.dropout2(x)
 
     def _ff_block_backward(self, grad_output):
-        grad = self.linear2.backward(self.dropout2.backward(grad_output))
-        return self.linear1.backward(self.activation.backward(self.dropout.backward(grad)))
+        grad = self.dropout.backward(self.linear2.backward(self.dropout2.backward(grad_output)))
+        # the activation's G is a new tensor of ours: GELU writes its gradient into it
+        backward = getattr(self.activation, "backward_", self.activation.backward)
+        return self.linear1.backward(backward(grad))
 
     def backward(self, grad_output: torch.Tensor) -> torch.Tensor | None:
         shape = self.saved("src_shape")
@@ -256,6 +258,7 @@ class TransformerEncoder(Module):
         grad_output = check_tensor(self, "grad_output", grad_output,
                                    shape=self.saved("src_shape"), like=like)
         grad = grad_output if self.norm is None else self.norm.backward(grad_output)
+        del grad_output  # not held through the layers' backward (unless it is grad)
         self.layers[0].needs_input_grad = self.needs_input_grad  # its input is ours
         for layer in reversed(list(self.layers)):
             grad = layer.backward(grad)

@@ -314,6 +314,23 @@ def test_gelu_in_place_arithmetic_is_the_formula_bit_for_bit(approximate, dtype,
         assert torch.equal(ours[keep].view(bits), theirs[keep].view(bits))
     assert torch.equal(x.view(bits), x_before.view(bits))  # inputs untouched
     assert torch.equal(grad_output.view(bits), grad_before.view(bits))
+    # backward_ writes the same bits into G itself (the transformer's feed-forward block)
+    gelu(x)
+    in_place = gelu.backward_(grad_output)
+    assert in_place is grad_output
+    assert torch.equal(in_place.isnan(), grad.isnan())
+    assert torch.equal(in_place[keep].view(bits), grad[keep].view(bits))
+
+
+def test_gelu_backward_in_place_falls_back_where_it_cannot_write_into_g():
+    gelu, x = dl.GELU(), torch.randn(300, 500, dtype=torch.float64)
+    gelu(x)
+    grad_output = torch.randn(500, 300, dtype=torch.float64).t()  # not contiguous
+    expected = gelu.backward(grad_output)
+    result = gelu.backward_(grad_output)
+    assert result is not grad_output and torch.equal(result, expected)
+    with pytest.raises(ValueError, match="GELU: grad_output must have shape"):
+        gelu.backward_(torch.ones(3))
 
 
 # -- caches, repr, twins ------------------------------------------------------------------------

@@ -286,3 +286,47 @@ def test_the_function_works_in_place_and_still_under_autograd(zero_masked_rows):
             assert torch.allclose(leaf.grad, gradient, rtol=1e-12, atol=1e-12)
     else:  # the all-masked row: weights 0 (not NaN, as torch's softmax would give)
         assert torch.equal(out, tracked_out.detach()) and not weights[:, 1].any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_weights_whose_exp_would_be_subnormal_are_tiny_and_masked_ones_exactly_zero(dtype):
+    # exp's arguments are clamped where exp stops giving normal numbers (torch's exp is slow
+    # there): such weights are a tiny normal number, not torch's subnormal or 0; masked ones 0
+    q = torch.tensor([[[1.0], [1.0]]], dtype=dtype)
+    k = torch.tensor([[[0.0], [-1e4], [5.0]]], dtype=dtype)  # spreads far beyond exp's range
+    v = torch.randn(1, 3, 2, dtype=dtype)
+    mask = torch.tensor([[0.0, 0.0, float("-inf")]], dtype=dtype)  # key 2: masked for both
+    out, weights = scaled_dot_product_attention(q, k, v, mask)
+    expected = torch.softmax(q @ k.transpose(1, 2) + mask, -1)
+    tiny = torch.finfo(dtype).tiny
+    assert torch.allclose(weights, expected, rtol=0, atol=1e3 * tiny)
+    assert weights[0, 0, 2] == 0 and 0 < weights[0, 0, 1] < 1e3 * tiny
+    assert torch.equal(weights.sum(-1), torch.ones(1, 2, dtype=dtype))
+    _, grad_k, grad_v = scaled_dot_product_attention_backward(torch.ones_like(out), q, k, v,
+                                                              weights)
+    assert not grad_k[0, 2].any() and not grad_v[0, 2].any()  # a masked key: no gradient
+    assert torch.allclose(out, expected @ v, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_released_caches_recompute_the_weights_bit_for_bit(dropout):
+    # retain_caches(False): the weights are not kept after forward; backward computes them
+    # again from q, k and the mask, and the gradients are the same bits
+    E, H, L, N = 6, 2, 5, 3
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(L, N, E, generator=generator, dtype=F64)
+    grad_output = torch.randn(L, N, E, generator=generator, dtype=F64)
+    causal = torch.ones(L, L, dtype=torch.bool).triu(1)
+    padding = torch.zeros(N, L, dtype=torch.bool)
+    padding[0, -2:] = True
+    results = []
+    for retain in (True, False):
+        torch.manual_seed(0)
+        module = MultiheadAttention(E, H, dropout=dropout, dtype=F64).retain_caches(retain)
+        module(x, x, x, attn_mask=causal, key_padding_mask=padding, need_weights=False)
+        assert (module.weights is None) == (not retain)
+        grads = module.backward(grad_output)
+        results.append((grads, [p.grad.clone() for p in module.parameters()]))
+    (kept, kept_params), (recomputed, recomputed_params) = results
+    assert all(torch.equal(a, b) for a, b in zip(kept, recomputed))
+    assert all(torch.equal(a, b) for a, b in zip(kept_params, recomputed_params))

@@ -94,6 +94,10 @@ def test_dropout_is_identity_in_eval_mode_and_for_p_zero(make, random_tensor):
     assert torch.equal(dropout(x), x)
     assert torch.equal(torch.get_rng_state(), state)  # nothing drawn from the RNG
     assert torch.equal(dropout.backward(grad_output), grad_output)
+    # the cache does not keep x alive (a residual branch's output is freed after its add)
+    assert dropout.mask.untyped_storage().nbytes() == x.element_size()
+    with pytest.raises(ValueError, match="Dropout: grad_output must have shape"):
+        dropout.backward(torch.ones(3, 4))
 
 
 def test_float32_mask_is_drawn_in_float32():

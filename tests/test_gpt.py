@@ -131,6 +131,9 @@ def test_caches_released_by_backward_still_give_the_same_gradients():
     grad_output = torch.randn(2, 5, 7, dtype=F64)
     for each in (model, released):
         each(idx)
+        # released caches: the attention weights are not kept, backward computes them again
+        kept = each.encoder.layers[0].self_attn.weights
+        assert (kept is None) == (each is released)
         each.backward(grad_output)
     for (name, ours), theirs in zip(model.named_parameters(), released.parameters()):
         assert torch.equal(ours.grad, theirs.grad), name

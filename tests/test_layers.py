@@ -103,6 +103,26 @@ def test_linear_honours_dtype_and_device_arguments():
     assert dl.Linear(3, 2).weight.data.dtype == torch.get_default_dtype()
 
 
+def test_linear_forward_follows_its_weight_however_it_changes():
+    # forward keeps a transposed view of weight.data: in-place updates, a new data tensor, a
+    # cast and a loaded state must all be what the next forward uses
+    torch.manual_seed(0)
+    layer, x = dl.Linear(3, 2), torch.randn(4, 3)
+
+    def expected():
+        return x.to(layer.weight.data.dtype) @ layer.weight.data.t() + layer.bias.data
+
+    layer(x)
+    layer.weight.data.mul_(2)  # in place (as every optimizer step)
+    assert torch.equal(layer(x), expected())
+    layer.weight.data = torch.randn(2, 3)  # a new tensor
+    assert torch.equal(layer(x), expected())
+    layer.load_state_dict({"weight": torch.ones(2, 3), "bias": torch.zeros(2)})
+    assert torch.equal(layer(x), expected())
+    layer.double()
+    assert torch.equal(layer(x.double()), expected())
+
+
 def test_linear_repr_names_its_sizes():
     assert repr(dl.Linear(3, 2)) == "Linear(in_features=3, out_features=2, bias=True)"
     assert repr(dl.Linear(3, 2, bias=False)) == repr(torch.nn.Linear(3, 2, bias=False))

@@ -104,9 +104,11 @@ class MaxPool2d(_Pool2d):
             the left padding).
 
     The common case ``kernel_size == stride``, no padding, no dilation (LeNet's ``MaxPool2d(2)``)
-    takes a fast path of elementwise maxima over the ``k_H k_W`` strided slices of the input; it
-    gives the same output and, for a finite ``G``, the same gradient bit for bit. For NaN
-    inputs the gradient is not routed as torch's (torch sends it to the last NaN). A window in
+    takes a fast path of elementwise maxima over the ``k_H k_W`` strided slices of the input,
+    keeping each window's arg-max as one byte (its position in the window); it gives the same
+    output and the same gradient bit for bit. A window holding a NaN sends its gradient to its
+    last position on the fast path and to its first NaN on the general one (torch sends it to
+    its last NaN). A window in
     the padding only (possible with dilation) outputs -inf and its gradient is dropped (torch
     sends it to the index one past the row, a bug).
 
@@ -135,7 +137,7 @@ class MaxPool2d(_Pool2d):
         self._store(kernel_size, stride, padding, dilation, ceil_mode)
         self.dilation = dilation
         self.return_indices = False
-        self.input = self.masks = self.indices = None
+        self.input = self.positions = self.indices = None
         self.dropped = False
 
     def _is_fast(self) -> bool:
@@ -148,9 +150,9 @@ class MaxPool2d(_Pool2d):
         if self._is_fast() and out[0] * self.kernel[0] <= x4.shape[2] \
                 and out[1] * self.kernel[1] <= x4.shape[3]:  # windows tile (part of) the input
             self.indices = None
-            output, self.masks = self._fast_forward(x4, out)
+            output, self.positions = self._fast_forward(x4, out)
         else:
-            self.masks = None
+            self.positions = None
             output, self.indices = self._general_forward(x4, out)
         return output if x.ndim == 4 else output.squeeze(0)
 
@@ -161,26 +163,26 @@ class MaxPool2d(_Pool2d):
                             (sn, sc, kh * sh, sh, kw * sw, sw))
 
     def _fast_forward(self, x: torch.Tensor, out: tuple) -> tuple[torch.Tensor, torch.Tensor]:
-        """kernel == stride: the maximum over the kH kW strided slices, and for each slice a
-        boolean mask of the windows whose first maximum it holds, shape (kH kW, N, C, OH, OW)
-        (one byte an entry: a quarter of a float32 mask's memory)."""
+        """kernel == stride: the maximum over the kH kW strided slices, and for each window the
+        position of its first maximum in the window's row-major order, shape (N, C, OH, OW), one
+        byte an entry (uint8; int64 for windows of more than 256 entries). A window's position
+        counts the slices before its first maximum: slice k adds 1 where none of slices 0..k
+        holds the maximum."""
         blocks = self._blocks(x, out)
         slices = [blocks[:, :, :, a, :, b] for a in range(self.kernel[0])
                   for b in range(self.kernel[1])]  # the window's row-major order
         output = slices[0].clone()
         for piece in slices[1:]:
             output = torch.maximum(output, piece)
-        masks = x.new_empty((len(slices), *output.shape), dtype=torch.bool)
-        taken = None  # windows whose first maximum an earlier slice holds
-        for index, piece in enumerate(slices):
-            first = piece == output
-            if taken is not None:
-                first &= ~taken
-                taken |= first
-            else:
-                taken = first
-            masks[index] = first
-        return output, masks
+        dtype = torch.uint8 if len(slices) <= 256 else torch.int64
+        if len(slices) == 1:  # a 1 x 1 window: its only entry
+            return output, torch.zeros(output.shape, dtype=dtype, device=x.device)
+        before = slices[0] != output  # windows whose first maximum comes after this slice
+        positions = before.to(dtype)
+        for piece in slices[1:-1]:
+            before &= piece != output
+            positions += before
+        return output, positions
 
     def _general_forward(self, x: torch.Tensor, out: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         """Any arguments: windows of the -inf-padded input, their maximum and arg-max, returned
@@ -223,27 +225,28 @@ class MaxPool2d(_Pool2d):
         x4 = x if x.ndim == 4 else x.unsqueeze(0)
         out = self._out_shape(x4)
         grad_output = self._check_grad_output(x, grad_output, out)
-        if self.__dict__["masks"] is not None:
-            grad_input = self._fast_backward(x4, self.saved("masks"), grad_output, out)
-        else:
-            n, c, h, w = x4.shape
-            indices = self.saved("indices")  # the input position of each window's maximum,
-            size = h * w + self.dropped  # or h * w, one past the end, for windows in the padding
-            grad_input = x4.new_zeros(n * c, size).scatter_add_(
-                1, indices.reshape(n * c, -1), grad_output.reshape(n * c, -1))
-            grad_input = grad_input[:, :h * w].reshape(x4.shape)
+        n, c, h, w = x4.shape
+        if self.__dict__["positions"] is not None:  # the fast path: positions in the windows
+            indices, size = self._plane_indices(self.saved("positions"), w, out), h * w
+        else:  # the input position of each window's maximum, or h * w, one past the end, for
+            indices, size = self.saved("indices"), h * w + self.dropped  # windows in the padding
+        grad_input = x4.new_zeros(n * c, size).scatter_add_(
+            1, indices.reshape(n * c, -1), grad_output.reshape(n * c, -1))
+        grad_input = grad_input[:, :h * w].reshape(x4.shape)
         return grad_input if x.ndim == 4 else grad_input.squeeze(0)
 
-    def _fast_backward(self, x: torch.Tensor, masks: torch.Tensor, grad_output: torch.Tensor,
-                       out: tuple) -> torch.Tensor:
-        """Slice (a, b) of every block receives G where it held the window's first maximum."""
-        tiled = (out[0] * self.kernel[0], out[1] * self.kernel[1]) == tuple(x.shape[2:])
-        grad_input = x.new_empty(x.shape) if tiled else x.new_zeros(x.shape)
-        blocks = self._blocks(grad_input, out)
-        for index, mask in enumerate(masks):
-            a, b = divmod(index, self.kernel[1])
-            torch.mul(mask, grad_output, out=blocks[:, :, :, a, :, b])
-        return grad_input.add_(0.0)  # -0.0 (G < 0 times 0) becomes 0.0, as scatter_add_ gives
+    def _plane_indices(self, positions: torch.Tensor, width: int, out: tuple) -> torch.Tensor:
+        """The fast path's positions in the windows as indices into each (H, W) input plane, as
+        the general path stores them: window (i, j) starts at (i kH, j kW), and position
+        a kW + b in it is (a, b) from there. A table lookup and a sum: int64, made here and
+        let go after the backward (8 bytes an output, where the positions keep 1)."""
+        (kh, kw), device = self.kernel, positions.device
+        offsets = torch.tensor([a * width + b for a in range(kh) for b in range(kw)],
+                               device=device)  # position -> offset from the window's corner
+        starts = (torch.arange(out[0], device=device).view(-1, 1) * (kh * width)
+                  + torch.arange(out[1], device=device) * kw)  # (OH, OW) window corners
+        return offsets.index_select(0, positions.reshape(-1).long()).view(
+            positions.shape).add_(starts)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "

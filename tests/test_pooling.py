@@ -195,14 +195,38 @@ def test_max_pool_fast_path_equals_general_path_bit_for_bit(kernel, shape, dtype
         x = x.round().clamp(-1, 1)  # three values: ties in most windows
     fast, slow = dl.MaxPool2d(kernel), general(dl.MaxPool2d(kernel))
     output = fast(x)
-    assert fast.masks is not None and fast.indices is None  # the fast path was taken
-    assert fast.masks.dtype == torch.bool  # one byte an entry: a float mask was 4x the memory
+    assert fast.positions is not None and fast.indices is None  # the fast path was taken
+    assert fast.positions.dtype == torch.uint8  # one byte an output, where int64 indices take 8
     assert torch.equal(bits(output), bits(slow(x)))
     # x.round() holds -0.0 and 0.0, equal maxima: both paths keep the first, as torch does
     assert torch.equal(bits(output), bits(torch.nn.MaxPool2d(kernel)(x)))
-    assert slow.masks is None and slow.indices is not None
+    assert slow.positions is None and slow.indices is not None
     grad_output = torch.randn(output.shape, generator=generator, dtype=dtype)
     assert torch.equal(bits(fast.backward(grad_output)), bits(slow.backward(grad_output)))
+
+
+@pytest.mark.parametrize("kernel", [1, 2, (2, 3)])
+def test_max_pool_routes_a_nan_window_as_its_docstring_says(kernel):
+    # fast path: the window's last position; general path: its first NaN (torch: its last NaN)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = torch.zeros(1, 1, kh, kw)
+    x.view(-1)[0] = x.view(-1)[(kh * kw) // 2] = float("nan")
+    fast, slow = dl.MaxPool2d(kernel), general(dl.MaxPool2d(kernel))
+    assert fast(x).isnan().all() and slow(x).isnan().all()
+    ones = torch.ones(1, 1, 1, 1)
+    last, first = torch.zeros(kh * kw), torch.zeros(kh * kw)
+    last[-1] = first[0] = 1
+    assert torch.equal(fast.backward(ones).view(-1), last)
+    assert torch.equal(slow.backward(ones).view(-1), first)
+
+
+def test_max_pool_positions_need_more_than_a_byte_for_windows_over_256_entries():
+    x = torch.randn(1, 1, 17, 17)
+    pool = dl.MaxPool2d(17)
+    output = pool(x)
+    assert pool.positions.dtype == torch.int64 and output.item() == x.max()
+    grad = pool.backward(torch.ones(1, 1, 1, 1))
+    assert grad.view(-1)[x.view(-1).argmax()] == 1 and grad.sum() == 1
 
 
 def test_max_pool_takes_the_general_path_unless_kernel_equals_stride_without_padding():
@@ -210,7 +234,7 @@ def test_max_pool_takes_the_general_path_unless_kernel_equals_stride_without_pad
     for pool in (dl.MaxPool2d(2, 1), dl.MaxPool2d(2, padding=1), dl.MaxPool2d(2, dilation=2),
                  dl.MaxPool2d(2, ceil_mode=True)):  # ceil_mode on 7: a partial last window
         pool(x)
-        assert pool.masks is None and pool.indices is not None, pool
+        assert pool.positions is None and pool.indices is not None, pool
 
 
 def test_max_pool_fast_path_reads_a_non_contiguous_input(random_tensor):

@@ -9,6 +9,27 @@ from . import init
 from .module import Module, Parameter, check_size, check_tensor, detached
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# The products that add up over the kernel rows (the output in forward, the rows' gradient in
+# backward) run over this many bytes of unfolded rows at a time, about one core's L2 cache:
+# over a larger batch each kernel row would stream the whole sum through memory again. The
+# same products on the same images, so the same numbers bit for bit.
+CHUNK_BYTES = 1 << 21
+
+
+def _chunks(rows_shape, element_size: int) -> list[slice]:
+    """The batch (``rows_shape[0]`` images) in runs of images whose unfolded rows fit in
+    :data:`CHUNK_BYTES` (at least one image a run; an empty batch is one empty run)."""
+    n, per_image = rows_shape[0], math.prod(rows_shape[1:]) * element_size
+    size = max(1, CHUNK_BYTES // max(1, per_image))
+    return [slice(start, min(n, start + size)) for start in range(0, max(n, 1), size)]
+
+
+def _run(tensor: torch.Tensor, images: slice, groups: int = 1) -> torch.Tensor:
+    """The images of a run in ``tensor`` (batch first, ``groups`` entries an image): the tensor
+    itself when the run is the whole batch, the usual case, which then costs no slicing."""
+    if images.start == 0 and images.stop * groups >= len(tensor):
+        return tensor
+    return tensor[images.start * groups:images.stop * groups]
 
 
 def _pair(owner: str, name: str, value: object, minimum: int) -> tuple[int, int]:
@@ -83,7 +104,10 @@ class Conv2d(Module):
     never built whole: its rows come in kH blocks X_p, one per kernel row p, and with stride 1
     every block is a shifted view of one matrix, the input unfolded along the width only (kW
     times its size). So ``Y = sum_p W_p X_p``, with W_p = W[:, :, p] viewed as
-    ``(out, C/groups * kW)``. Like torch, forward caches only the (padded) input.
+    ``(out, C/groups * kW)``. Like torch, forward caches only the (padded) input. The sums over
+    p run over a batch a run of images at a time (:func:`_chunks`, about one core's L2 cache
+    of rows a run), so that a large batch does not stream the whole sum through memory once per
+    kernel row; the numbers do not depend on the runs.
 
     Args:
         in_channels, out_channels: C and O; both divisible by ``groups``.
@@ -243,9 +267,12 @@ class Conv2d(Module):
         rows = _unfold_width(x_padded, self.kernel_size, self.stride, self.dilation, (h_out, w_out))
         g = self.groups  # Y = W X = sum_p W_p X_p: (N * g, O/g, L), which is NCHW order
         out = x_padded.new_empty(n * g, self.out_channels // g, h_out * w_out)
-        for p in range(self.kernel_size[0]):
-            block = _im2col_block(rows, p, g, self.stride, self.dilation, h_out)
-            out.baddbmm_(self._weight_block(p, n), block, beta=0 if p == 0 else 1)  # += W_p X_p
+        for images in _chunks(rows.shape, rows.element_size()):  # a cache-sized run of images
+            rows_part, part = _run(rows, images), _run(out, images, g)
+            for p in range(self.kernel_size[0]):
+                block = _im2col_block(rows_part, p, g, self.stride, self.dilation, h_out)
+                part.baddbmm_(self._weight_block(p, len(rows_part)), block,
+                              beta=0 if p == 0 else 1)  # += W_p X_p
         out = out.view(n, self.out_channels, h_out, w_out)
         if self.bias is not None:
             out += self.bias.data.view(-1, 1, 1)
@@ -278,13 +305,22 @@ class Conv2d(Module):
         del rows, block  # freed first: one rows-sized buffer at a time
         grad_rows = x_padded.new_zeros(rows_shape)
         (s_h, d_h) = self.stride[0], self.dilation[0]
-        grad_block = x_padded.new_empty(n * g, rows_shape[1] // g * rows_shape[2], h_out * w_out)
-        for p in range(self.kernel_size[0]):  # dL/dX_p = W_p^T G, onto the rows block p read
-            grad_block.baddbmm_(self._weight_block(p, n).transpose(1, 2), grad, beta=0)
-            target = grad_rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]
-            target += grad_block.view(target.shape)
-        grad_padded = x_padded.new_zeros(x_padded.shape)
-        _fold_width(grad_rows, grad_padded, self.stride, self.dilation)  # the rows onto x_pad
+        chunks = _chunks(rows_shape, grad.element_size())
+        grad_block = x_padded.new_empty((chunks[0].stop - chunks[0].start) * g,
+                                        rows_shape[1] // g * rows_shape[2], h_out * w_out)
+        grad_padded = None  # made after the first run's products, once their temporaries are gone
+        for images in chunks:  # a cache-sized run of images at a time, as in forward
+            rows_part, grad_part = _run(grad_rows, images), _run(grad, images, g)
+            block = grad_block if len(grad_part) == len(grad_block) else \
+                grad_block[:len(grad_part)]  # the last run may be shorter
+            for p in range(self.kernel_size[0]):  # dL/dX_p = W_p^T G, onto the rows p read
+                block.baddbmm_(self._weight_block(p, len(rows_part)).transpose(1, 2), grad_part,
+                               beta=0)
+                target = rows_part[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]
+                target += block.view(target.shape)
+            if grad_padded is None:
+                grad_padded = x_padded.new_zeros(x_padded.shape)
+            _fold_width(rows_part, _run(grad_padded, images), self.stride, self.dilation)
         grad_input = self._unpad(grad_padded, (n, *input_shape[-3:]))
         return grad_input if len(input_shape) == 4 else grad_input[0]
 

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mini_dl as dl
+import mini_dl.conv as conv_module
 import torch_twin
 
 # float64: both sides sum the same products in another order (a few ulps on sums of <= ~100
@@ -109,6 +110,42 @@ def test_conv2d_by_hand_on_a_4x4_image_and_a_2x2_kernel():
     assert grad_input[0, 0].tolist() == [[1, 3, 3, 2], [4, 10, 10, 6], [4, 10, 10, 6],
                                          [3, 7, 7, 4]]
     assert layer.weight.grad[0, 0].tolist() == [[45, 54], [81, 90]]  # sums of 3x3 windows
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("chunk_bytes", [1, 250])  # one image a run; a few images a run
+@pytest.mark.parametrize("in_channels, out_channels, kernel_size, keywords, shape", CASES,
+                         ids=IDS)
+def test_conv2d_in_runs_of_images_gives_the_whole_batch_numbers_bit_for_bit(
+        in_channels, out_channels, kernel_size, keywords, shape, chunk_bytes, monkeypatch):
+    # a batch larger than CHUNK_BYTES of unfolded rows is computed a run of images at a time:
+    # the same products on the same images, so float32 outputs and gradients are identical
+    shape = (5, *shape[-3:])  # five images, so that runs of 1, 2 or 3 images occur
+    torch.manual_seed(0)
+    layer = dl.Conv2d(in_channels, out_channels, kernel_size, **keywords)
+    x = torch.randn(shape)
+    grad_output = torch.randn(layer(x).shape)
+    results, runs, chunks = [], [], conv_module._chunks
+    monkeypatch.setattr(conv_module, "_chunks", lambda *a: runs.append(len(chunks(*a))) or
+                        chunks(*a))
+    for limit in (conv_module.CHUNK_BYTES, chunk_bytes):
+        monkeypatch.setattr(conv_module, "CHUNK_BYTES", limit)
+        layer.zero_grad(set_to_none=True)
+        output = layer(x)
+        results.append((output, layer.backward(grad_output), layer.weight.grad.clone()))
+    assert runs[:2] == [1, 1] and min(runs[2:]) > 1  # forward, backward: whole, then in runs
+    assert chunk_bytes > 1 or runs[2:] == [5, 5]
+    for whole, in_runs in zip(*results):
+        assert torch.equal(whole, in_runs)
+
+
+def test_conv2d_splits_a_batch_into_runs_that_fit_the_chunk_budget():
+    assert conv_module._chunks((10, 2, 3), 4) == [slice(0, 10)]  # 24 bytes an image
+    assert conv_module._chunks((10, conv_module.CHUNK_BYTES // 12), 4) == [
+        slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]  # a third of the budget each
+    assert conv_module._chunks((3, 2 * conv_module.CHUNK_BYTES), 4) == [
+        slice(0, 1), slice(1, 2), slice(2, 3)]  # an image larger than the budget: one a run
+    assert conv_module._chunks((0, 2, 3), 4) == [slice(0, 0)]  # an empty batch
 
 
 def test_conv2d_takes_an_empty_batch_as_torch_does():

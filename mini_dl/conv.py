@@ -311,8 +311,7 @@ class Conv2d(Module):
         grad_padded = None  # made after the first run's products, once their temporaries are gone
         for images in chunks:  # a cache-sized run of images at a time, as in forward
             rows_part, grad_part = _run(grad_rows, images), _run(grad, images, g)
-            block = grad_block if len(grad_part) == len(grad_block) else \
-                grad_block[:len(grad_part)]  # the last run may be shorter
+            block = _run(grad_block, slice(0, len(rows_part)), g)  # the last run may be shorter
             for p in range(self.kernel_size[0]):  # dL/dX_p = W_p^T G, onto the rows p read
                 block.baddbmm_(self._weight_block(p, len(rows_part)).transpose(1, 2), grad_part,
                                beta=0)

@@ -162,6 +162,19 @@ def test_minibatches_cover_every_index_exactly_once_per_epoch(n, batch_size, see
         assert len(batches) == len(sizes) == math.ceil(n / batch_size)
 
 
+def test_minibatches_yield_the_rows_of_the_epochs_order_for_any_layout_and_dtype():
+    # rows of a non-contiguous float tensor, int labels and a 3-D bool tensor, each exactly
+    # tensor[index] for the epoch's permutation (drawn from the same seed here)
+    x = torch.randn(7, 13, dtype=torch.float64).t()  # (13, 7), not contiguous
+    labels, flags = torch.arange(13) * 3, torch.rand(13, 2, 4) > 0.5
+    batches = dl.MiniBatches(x, labels, flags, batch_size=5, seed=3)
+    order = torch.randperm(13, generator=torch.Generator().manual_seed(3))
+    for start, batch in zip(range(0, 13, 5), batches):
+        index = order[start:start + 5]
+        for got, tensor in zip(batch, (x, labels, flags)):
+            assert got.dtype == tensor.dtype and torch.equal(got, tensor[index])
+
+
 def test_minibatches_reshuffle_every_epoch():
     batches = dl.MiniBatches(torch.arange(100), batch_size=10, seed=0)
     first, second = epoch_indices(batches), epoch_indices(batches)

@@ -169,7 +169,9 @@ def test_minibatches_yield_the_rows_of_the_epochs_order_for_any_layout_and_dtype
     labels, flags = torch.arange(13) * 3, torch.rand(13, 2, 4) > 0.5
     batches = dl.MiniBatches(x, labels, flags, batch_size=5, seed=3)
     order = torch.randperm(13, generator=torch.Generator().manual_seed(3))
-    for start, batch in zip(range(0, 13, 5), batches):
+    epoch = list(batches)
+    assert len(epoch) == 3  # 5 + 5 + 3 rows: none missing from the comparison below
+    for start, batch in zip(range(0, 13, 5), epoch):
         index = order[start:start + 5]
         for got, tensor in zip(batch, (x, labels, flags)):
             assert got.dtype == tensor.dtype and torch.equal(got, tensor[index])

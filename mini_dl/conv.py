@@ -78,12 +78,13 @@ def _im2col_block(rows: torch.Tensor, p: int, groups: int, stride, dilation,
 
 
 def _fold_width(grad_rows: torch.Tensor, grad_padded: torch.Tensor, stride, dilation) -> None:
-    """The gradient of :func:`_unfold_width`, added into ``grad_padded`` (N, C, Hp, Wp): each
-    kernel column's rows go back where they were read, kW additions of strided slices
-    (overlapping windows add up)."""
-    (_, _, k_w, _, w_out), (s_w, d_w) = grad_rows.shape, (stride[1], dilation[1])
+    """The gradient of :func:`_unfold_width`, with the batch innermost: ``grad_rows`` (C, kW,
+    Hp, Wo, N) added into ``grad_padded`` (C, Hp, Wp, N). Each kernel column's rows go back
+    where they were read, kW additions of strided slices (overlapping windows add up), each a
+    run of Wo N (or, with stride, N) consecutive numbers."""
+    (_, k_w, _, w_out, _), (s_w, d_w) = grad_rows.shape, (stride[1], dilation[1])
     for q in range(k_w):  # (add_ on the slice: `slice += ...` would copy it back onto itself)
-        grad_padded[..., d_w * q:d_w * q + s_w * (w_out - 1) + 1:s_w].add_(grad_rows[:, :, q])
+        grad_padded[:, :, d_w * q:d_w * q + s_w * (w_out - 1) + 1:s_w].add_(grad_rows[:, q])
 
 
 class Conv2d(Module):
@@ -131,9 +132,11 @@ class Conv2d(Module):
         dL/dX = W^T G               (N, K, L), scattered back onto the input (col2im: each
                                     column added where it was read), i.e. the "full"
                                     convolution of G with the flipped kernel; block by block,
-                                    W_p^T G added onto the rows X_p read, then the rows onto
-                                    the input; padded borders fold back onto the pixels they
-                                    copied
+                                    W_p^T G added onto the rows X_p read (with
+                                    the batch innermost: one product per kernel
+                                    row for all images), then the rows onto the
+                                    input; padded borders fold back onto the
+                                    pixels they copied
         dL/db = sum_{n, l} G        (out,)
 
     With ``needs_input_grad = False`` backward skips dL/dx and returns None.
@@ -223,7 +226,7 @@ class Conv2d(Module):
         gradient back onto the input pixel it copied."""
         top, bottom, left, right = self._sides
         if not any(self._sides):
-            return grad_padded
+            return grad_padded.contiguous()
         n, c, h, w = input_shape
         if self.padding_mode == "zeros":
             return grad_padded[:, :, top:top + h, left:left + w].contiguous()
@@ -301,27 +304,47 @@ class Conv2d(Module):
             self.bias.accumulate_grad(grad_bias)
         if not self.needs_input_grad:  # e.g. the first layer: its input is the data
             return None
-        rows_shape = rows.shape
         del rows, block  # freed first: one rows-sized buffer at a time
-        grad_rows = x_padded.new_zeros(rows_shape)
-        (s_h, d_h) = self.stride[0], self.dilation[0]
-        chunks = _chunks(rows_shape, grad.element_size())
-        grad_block = x_padded.new_empty((chunks[0].stop - chunks[0].start) * g,
-                                        rows_shape[1] // g * rows_shape[2], h_out * w_out)
-        grad_padded = None  # made after the first run's products, once their temporaries are gone
-        for images in chunks:  # a cache-sized run of images at a time, as in forward
-            rows_part, grad_part = _run(grad_rows, images), _run(grad, images, g)
-            block = _run(grad_block, slice(0, len(rows_part)), g)  # the last run may be shorter
-            for p in range(self.kernel_size[0]):  # dL/dX_p = W_p^T G, onto the rows p read
-                block.baddbmm_(self._weight_block(p, len(rows_part)).transpose(1, 2), grad_part,
-                               beta=0)
-                target = rows_part[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]
-                target += block.view(target.shape)
-            if grad_padded is None:
-                grad_padded = x_padded.new_zeros(x_padded.shape)
-            _fold_width(rows_part, _run(grad_padded, images), self.stride, self.dilation)
+        grad_padded = self._input_grad_padded(grad_output.view(n, self.out_channels, h_out, w_out),
+                                              x_padded.shape)
         grad_input = self._unpad(grad_padded, (n, *input_shape[-3:]))
         return grad_input if len(input_shape) == 4 else grad_input[0]
+
+    def _input_grad_padded(self, grad_output: torch.Tensor, padded_shape) -> torch.Tensor:
+        """dL/dx_padded (N, C, Hp, Wp), a view, from G (N, O, Ho, Wo): per group and kernel row
+        p, W_p^T G added onto the rows that X_p read, then each kernel column's rows onto the
+        input (:func:`_fold_width`). Here the batch is innermost: G is laid out ``(O, Ho, Wo,
+        N)`` and the rows ``(C, kW, Hp, Wo, N)``. The rows that kernel row p reads for all images
+        are then one slice of consecutive columns, so with stride 1 one ``addmm_`` per group and
+        kernel row, ``(C/g kW, O/g) (O/g, Ho Wo N)``, adds W_p^T G straight into them, and each
+        kernel column folds back in runs of Wo N numbers. The same products, element by element,
+        as one per image, added in the same order."""
+        (n, _, h_out, w_out), (_, c, h_padded, w_padded) = grad_output.shape, padded_shape
+        g, (k_h, k_w), (s_h, d_h) = self.groups, self.kernel_size, (self.stride[0],
+                                                                     self.dilation[0])
+        width = w_out * n  # one row of the unfolded rows, over the batch
+        grad_t = grad_output.permute(1, 2, 3, 0).reshape(  # (O, Ho, Wo, N)
+            g, self.out_channels // g, h_out * width)
+        weight = self.weight.data.view(g, -1, c // g, k_h, k_w)
+        grad_rows = grad_output.new_empty(g, c // g * k_w, h_padded * width)  # (C, kW, Hp, Wo, N)
+        if s_h == 1:  # kernel row p reads rows [d_H p, d_H p + Ho): p = 0 writes, the others add
+            grad_rows[..., h_out * width:].zero_()  # the rows that p = 0 does not cover
+        else:  # rows s_H i + d_H p, a strided target: each product goes through a block
+            grad_rows.zero_()
+        rows_4d = grad_rows.view(g, c // g * k_w, h_padded, width)
+        for p in range(k_h):
+            for group in range(g):
+                w_p = weight[group, :, :, p].reshape(-1, c // g * k_w)  # (O/g, C/g kW)
+                if s_h == 1:
+                    grad_rows[group, :, d_h * p * width:(d_h * p + h_out) * width].addmm_(
+                        w_p.t(), grad_t[group], beta=0 if p == 0 else 1)
+                else:
+                    rows_4d[group, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h] += (
+                        w_p.t() @ grad_t[group]).view(-1, h_out, width)
+        grad_padded = grad_output.new_zeros(c, h_padded, w_padded, n)
+        _fold_width(grad_rows.view(c, k_w, h_padded, w_out, n), grad_padded, self.stride,
+                    self.dilation)
+        return grad_padded.permute(3, 0, 1, 2)
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

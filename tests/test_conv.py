@@ -118,8 +118,9 @@ def test_conv2d_by_hand_on_a_4x4_image_and_a_2x2_kernel():
                          ids=IDS)
 def test_conv2d_in_runs_of_images_gives_the_whole_batch_numbers_bit_for_bit(
         in_channels, out_channels, kernel_size, keywords, shape, chunk_bytes, monkeypatch):
-    # a batch larger than CHUNK_BYTES of unfolded rows is computed a run of images at a time:
-    # the same products on the same images, so float32 outputs and gradients are identical
+    # a batch larger than CHUNK_BYTES of unfolded rows is computed a run of images at a time
+    # (forward): the same products on the same images, so float32 outputs and gradients are
+    # identical
     shape = (5, *shape[-3:])  # five images, so that runs of 1, 2 or 3 images occur
     torch.manual_seed(0)
     layer = dl.Conv2d(in_channels, out_channels, kernel_size, **keywords)
@@ -133,8 +134,8 @@ def test_conv2d_in_runs_of_images_gives_the_whole_batch_numbers_bit_for_bit(
         layer.zero_grad(set_to_none=True)
         output = layer(x)
         results.append((output, layer.backward(grad_output), layer.weight.grad.clone()))
-    assert runs[:2] == [1, 1] and min(runs[2:]) > 1  # forward, backward: whole, then in runs
-    assert chunk_bytes > 1 or runs[2:] == [5, 5]
+    assert runs == [1, runs[1]] and runs[1] > 1  # forward only: whole, then in runs
+    assert chunk_bytes > 1 or runs[1] == 5
     for whole, in_runs in zip(*results):
         assert torch.equal(whole, in_runs)
 
@@ -375,3 +376,21 @@ def test_conv2d_rejects_wrong_grad_output_and_backward_before_forward():
         layer.backward(torch.zeros(1, 3, 2, 2))
     with pytest.raises(TypeError, match="Conv2d: grad_output must have dtype torch.float32"):
         layer.backward(torch.zeros(3, 2, 2, dtype=torch.float64))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("in_channels, out_channels, kernel_size, keywords, shape", CASES,
+                         ids=IDS)
+def test_conv2d_input_gradient_of_a_batch_is_each_images_bit_for_bit(
+        in_channels, out_channels, kernel_size, keywords, shape):
+    # the input gradient runs with the batch innermost, one product for all images: each
+    # image's float32 gradient is still the one it gets alone
+    torch.manual_seed(0)
+    layer = dl.Conv2d(in_channels, out_channels, kernel_size, **keywords)
+    x = torch.randn(5, *shape[-3:])
+    grad_output = torch.randn(layer(x).shape)
+    whole = layer.backward(grad_output)
+    assert whole.is_contiguous() and whole.shape == x.shape
+    for image in range(5):
+        layer(x[image:image + 1])
+        assert torch.equal(layer.backward(grad_output[image:image + 1]), whole[image:image + 1])

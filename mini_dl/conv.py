@@ -339,8 +339,8 @@ class Conv2d(Module):
                     grad_rows[group, :, d_h * p * width:(d_h * p + h_out) * width].addmm_(
                         w_p.t(), grad_t[group], beta=0 if p == 0 else 1)
                 else:
-                    rows_4d[group, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h] += (
-                        w_p.t() @ grad_t[group]).view(-1, h_out, width)
+                    rows_4d[group, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h].add_(
+                        (w_p.t() @ grad_t[group]).view(-1, h_out, width))
         grad_padded = grad_output.new_zeros(c, h_padded, w_padded, n)
         _fold_width(grad_rows.view(c, k_w, h_padded, w_out, n), grad_padded, self.stride,
                     self.dilation)

@@ -164,24 +164,29 @@ class MaxPool2d(_Pool2d):
 
     def _fast_forward(self, x: torch.Tensor, out: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         """kernel == stride: the maximum over the kH kW strided slices, and for each window the
-        position of its first maximum in the window's row-major order, shape (N, C, OH, OW), one
-        byte an entry (uint8; int64 for windows of more than 256 entries). A window's position
-        counts the slices before its first maximum: slice k adds 1 where none of slices 0..k
-        holds the maximum."""
+        position of its first maximum (a, b) as the offset a W + b from the window's corner in
+        the (H, W) input plane, shape (N, C, OH, OW), one byte an entry (uint8 while the
+        largest offset, (kH - 1) W + kW - 1, fits; int32 beyond). The slices go in the window's
+        row-major order, and a window's offset grows while none of the slices so far holds its
+        maximum: by 1 along a row of the window, by W - kW + 1 from one row to the next."""
         blocks = self._blocks(x, out)
-        slices = [blocks[:, :, :, a, :, b] for a in range(self.kernel[0])
-                  for b in range(self.kernel[1])]  # the window's row-major order
+        (kh, kw), width = self.kernel, x.shape[3]
+        slices = [blocks[:, :, :, a, :, b] for a in range(kh) for b in range(kw)]
         output = slices[0].clone()
         for piece in slices[1:]:
             output = torch.maximum(output, piece)
-        dtype = torch.uint8 if len(slices) <= 256 else torch.int64
+        dtype = torch.uint8 if (kh - 1) * width + kw - 1 <= 255 else torch.int32
         if len(slices) == 1:  # a 1 x 1 window: its only entry
             return output, torch.zeros(output.shape, dtype=dtype, device=x.device)
+        # the offset's step from entry k to entry k + 1: along a row, or on to the next row
+        steps = [1 if (k + 1) % kw else width - kw + 1 for k in range(len(slices) - 1)]
         before = slices[0] != output  # windows whose first maximum comes after this slice
         positions = before.to(dtype)
-        for piece in slices[1:-1]:
+        if steps[0] != 1:
+            positions.mul_(steps[0])
+        for piece, step in zip(slices[1:-1], steps[1:]):
             before &= piece != output
-            positions += before
+            positions.add_(before, alpha=step)
         return output, positions
 
     def _general_forward(self, x: torch.Tensor, out: tuple) -> tuple[torch.Tensor, torch.Tensor]:
@@ -226,8 +231,9 @@ class MaxPool2d(_Pool2d):
         out = self._out_shape(x4)
         grad_output = self._check_grad_output(x, grad_output, out)
         n, c, h, w = x4.shape
-        if self.__dict__["positions"] is not None:  # the fast path: positions in the windows
-            indices, size = self._plane_indices(self.saved("positions"), w, out), h * w
+        if self.__dict__["positions"] is not None:  # the fast path: offsets from the corners
+            indices = torch.add(self._corners(out, w, x.device), self.saved("positions"))
+            size = h * w
         else:  # the input position of each window's maximum, or h * w, one past the end, for
             indices, size = self.saved("indices"), h * w + self.dropped  # windows in the padding
         grad_input = x4.new_zeros(n * c, size).scatter_add_(
@@ -235,18 +241,18 @@ class MaxPool2d(_Pool2d):
         grad_input = grad_input[:, :h * w].reshape(x4.shape)
         return grad_input if x.ndim == 4 else grad_input.squeeze(0)
 
-    def _plane_indices(self, positions: torch.Tensor, width: int, out: tuple) -> torch.Tensor:
-        """The fast path's positions in the windows as indices into each (H, W) input plane, as
-        the general path stores them: window (i, j) starts at (i kH, j kW), and position
-        a kW + b in it is (a, b) from there. A table lookup and a sum: int64, made here and
-        let go after the backward (8 bytes an output, where the positions keep 1)."""
-        (kh, kw), device = self.kernel, positions.device
-        offsets = torch.tensor([a * width + b for a in range(kh) for b in range(kw)],
-                               device=device)  # position -> offset from the window's corner
-        starts = (torch.arange(out[0], device=device).view(-1, 1) * (kh * width)
-                  + torch.arange(out[1], device=device) * kw)  # (OH, OW) window corners
-        return offsets.index_select(0, positions.reshape(-1).long()).view(
-            positions.shape).add_(starts)
+    def _corners(self, out: tuple, width: int, device) -> torch.Tensor:
+        """The fast path's window corners as indices into the (H, W) input plane, (OH, OW)
+        int64: window (i, j) starts at row i kH, column j kW, index i kH W + j kW. Added to the
+        offsets that forward keeps, they give the general path's indices (int64, made in the
+        backward and let go after it: 8 bytes an output, where the offsets keep 1). The table
+        depends on the shape only, so it is made once and kept for the next step."""
+        key, kept = (out, width, device), self.__dict__.get("_corner_table")
+        if kept is None or kept[0] != key:
+            (kh, kw), rows = self.kernel, torch.arange(out[0], device=device)
+            corners = rows.view(-1, 1) * (kh * width) + torch.arange(out[1], device=device) * kw
+            kept = self.__dict__["_corner_table"] = (key, corners)
+        return kept[1]
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "

@@ -185,7 +185,8 @@ def general(pool: dl.MaxPool2d) -> dl.MaxPool2d:
 
 @pytest.mark.parametrize("kernel, shape", [(2, (4, 6, 28, 28)), (2, (3, 16, 10, 10)),
                                            (2, (2, 3, 7, 9)), ((2, 3), (2, 2, 6, 9)),
-                                           (3, (2, 5, 9)), (1, (2, 2, 3, 3))])
+                                           (3, (2, 5, 9)), (1, (2, 2, 3, 3)),
+                                           ((3, 1), (2, 2, 9, 5)), ((1, 3), (2, 2, 5, 9))])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("ties", [False, True])
 def test_max_pool_fast_path_equals_general_path_bit_for_bit(kernel, shape, dtype, ties):
@@ -220,13 +221,19 @@ def test_max_pool_routes_a_nan_window_as_its_docstring_says(kernel):
     assert torch.equal(slow.backward(ones).view(-1), first)
 
 
-def test_max_pool_positions_need_more_than_a_byte_for_windows_over_256_entries():
-    x = torch.randn(1, 1, 17, 17)
-    pool = dl.MaxPool2d(17)
-    output = pool(x)
-    assert pool.positions.dtype == torch.int64 and output.item() == x.max()
-    grad = pool.backward(torch.ones(1, 1, 1, 1))
-    assert grad.view(-1)[x.view(-1).argmax()] == 1 and grad.sum() == 1
+@pytest.mark.parametrize("kernel, width, dtype", [(2, 254, torch.uint8), (2, 255, torch.int32),
+                                                  (17, 17, torch.int32), ((1, 256), 256, torch.uint8)])
+def test_max_pool_offsets_take_a_byte_while_the_largest_fits(kernel, width, dtype):
+    # the largest offset from a window's corner is (kH - 1) W + kW - 1: 255 fits a byte, 256 not
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = torch.randn(2, 1, kh * 2, width, generator=torch.Generator().manual_seed(3))
+    fast, slow = dl.MaxPool2d(kernel), general(dl.MaxPool2d(kernel))
+    output = fast(x)
+    assert fast.positions is not None and fast.positions.dtype == dtype
+    assert (dtype == torch.uint8) == ((kh - 1) * width + kw - 1 <= 255)
+    assert torch.equal(output, slow(x))
+    grad_output = torch.randn(output.shape, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(fast.backward(grad_output), slow.backward(grad_output))
 
 
 def test_max_pool_takes_the_general_path_unless_kernel_equals_stride_without_padding():

@@ -66,15 +66,22 @@ def _unfold_width(x_padded: torch.Tensor, kernel_size, stride, dilation,
                                d_w * stride_w, stride_h, s_w * stride_w)).contiguous()
 
 
-def _im2col_block(rows: torch.Tensor, p: int, groups: int, stride, dilation,
-                  h_out: int) -> torch.Tensor:
-    """Block p of the im2col matrix, the rows of X that kernel row p reads, per image and group:
-    shape (N * g, C/g * kW, Ho * Wo), X_p[(n, g), (c, q), (i, j)] = rows[n, c, q, s_H i + d_H p, j].
-    With s_H = 1 it is a view: the kH blocks are one matrix shifted by d_H rows, so X itself,
-    kH * kW times the input's size, is never built. (With s_H > 1, reshape copies.)"""
-    (n, c, k_w, _, w_out), (s_h, d_h) = rows.shape, (stride[0], dilation[0])
-    block = rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]  # (N, C, kW, Ho, Wo)
-    return block.reshape(n * groups, c // groups * k_w, h_out * w_out)
+def _im2col_blocks(rows: torch.Tensor, k_h: int, groups: int, stride, dilation, h_out: int):
+    """The kH blocks of the im2col matrix, one per kernel row p, in order: block p holds the rows
+    of X that kernel row p reads, per image and group, shape (N * g, C/g * kW, Ho * Wo),
+    X_p[(n, g), (c, q), (i, j)] = rows[n, c, q, s_H i + d_H p, j]. With s_H = 1 each is a view:
+    the kH blocks are one matrix shifted by d_H rows, the columns [d_H p Wo, (d_H p + Ho) Wo) of
+    ``rows`` seen as (N * g, C/g * kW, Hp * Wo), so X itself, kH * kW times the input's size, is
+    never built. (With s_H > 1 each block is a copy, made when it is asked for.)"""
+    (n, c, k_w, h_padded, w_out), (s_h, d_h) = rows.shape, (stride[0], dilation[0])
+    if s_h == 1:
+        matrix = rows.view(n * groups, c // groups * k_w, h_padded * w_out)
+        for p in range(k_h):
+            yield matrix[:, :, d_h * p * w_out:(d_h * p + h_out) * w_out]
+        return
+    for p in range(k_h):
+        block = rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]  # (N, C, kW, Ho, Wo)
+        yield block.reshape(n * groups, c // groups * k_w, h_out * w_out)
 
 
 def _fold_width(grad_rows: torch.Tensor, grad_padded: torch.Tensor, stride, dilation) -> None:
@@ -252,11 +259,13 @@ class Conv2d(Module):
                              f"{self._sides}")
         return tuple((p - span) // s + 1 for p, span, s in zip(padded, spans, self.stride))
 
-    def _weight_block(self, p: int, n: int) -> torch.Tensor:
-        """W_p, the weights of kernel row p, for every image and group: (N * g, O/g, C/g * kW)."""
-        g = self.groups
-        weight = self.weight.data[:, :, p].reshape(g, self.out_channels // g, -1)
-        return weight.expand(n, -1, -1, -1).reshape(n * g, *weight.shape[1:])
+    def _weight_rows(self, n: int) -> torch.Tensor:
+        """W_p, the weights of kernel row p, for every row p, image and group: (kH, N * g, O/g,
+        C/g * kW), one copy of the weight (the images share it: a stride-0 view)."""
+        g, k_h = self.groups, self.kernel_size[0]
+        o, k = self.out_channels // g, self.weight.shape[1] * self.kernel_size[1]
+        weight = self.weight.data.permute(2, 0, 1, 3).reshape(k_h, 1, g, o, k)
+        return weight.expand(k_h, n, g, o, k).reshape(k_h, n * g, o, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor(self, "input", x, like=self.weight.data)
@@ -272,10 +281,11 @@ class Conv2d(Module):
         out = x_padded.new_empty(n * g, self.out_channels // g, h_out * w_out)
         for images in _chunks(rows.shape, rows.element_size()):  # a cache-sized run of images
             rows_part, part = _run(rows, images), _run(out, images, g)
-            for p in range(self.kernel_size[0]):
-                block = _im2col_block(rows_part, p, g, self.stride, self.dilation, h_out)
-                part.baddbmm_(self._weight_block(p, len(rows_part)), block,
-                              beta=0 if p == 0 else 1)  # += W_p X_p
+            weights = self._weight_rows(len(rows_part))
+            blocks = _im2col_blocks(rows_part, self.kernel_size[0], g, self.stride,
+                                    self.dilation, h_out)
+            for p, block in enumerate(blocks):
+                part.baddbmm_(weights[p], block, beta=0 if p == 0 else 1)  # += W_p X_p
         out = out.view(n, self.out_channels, h_out, w_out)
         if self.bias is not None:
             out += self.bias.data.view(-1, 1, 1)
@@ -290,16 +300,15 @@ class Conv2d(Module):
         grad = grad_output.reshape(n * g, self.out_channels // g, h_out * w_out)  # G
         rows = _unfold_width(x_padded, self.kernel_size, self.stride, self.dilation,
                              (h_out, w_out))  # made again: kW times the input, not kept
-        grad_weight = torch.zeros_like(self.weight.data)
-        per_image = x_padded.new_empty(n * g, self.out_channels // g, self.weight.shape[1] *
-                                       self.kernel_size[1])  # G_n X_p,n^T (N * g, O/g, C/g kW)
-        for p in range(self.kernel_size[0]):  # dL/dW_p = sum_n G_n X_p,n^T
-            block = _im2col_block(rows, p, g, self.stride, self.dilation, h_out)
+        (o, c, k_h, k_w), block = self.weight.shape, None
+        per_image = x_padded.new_empty(n * g, o // g, c * k_w)  # G_n X_p,n^T (N * g, O/g, C/g kW)
+        per_row = x_padded.new_empty(k_h, o, c, k_w)  # dL/dW_p for each kernel row p
+        for p, block in enumerate(_im2col_blocks(rows, k_h, g, self.stride, self.dilation,
+                                                 h_out)):  # dL/dW_p = sum_n G_n X_p,n^T
             per_image.baddbmm_(grad, block.transpose(1, 2), beta=0)  # (beta=0: overwritten)
-            grad_weight[:, :, p].add_(per_image.view(n, *self.weight.shape[:2],
-                                                     self.kernel_size[1]).sum(0))
+            torch.sum(per_image.view(n, o, c, k_w), 0, out=per_row[p])
         grad_bias = grad.view(n, self.out_channels, h_out * w_out).sum((0, 2))  # images, pixels
-        self.weight.accumulate_grad(grad_weight)
+        self.weight.accumulate_grad(per_row.permute(1, 2, 0, 3).contiguous())  # (O, C/g, kH, kW)
         if self.bias is not None:
             self.bias.accumulate_grad(grad_bias)
         if not self.needs_input_grad:  # e.g. the first layer: its input is the data
@@ -325,7 +334,9 @@ class Conv2d(Module):
         width = w_out * n  # one row of the unfolded rows, over the batch
         grad_t = grad_output.permute(1, 2, 3, 0).reshape(  # (O, Ho, Wo, N)
             g, self.out_channels // g, h_out * width)
-        weight = self.weight.data.view(g, -1, c // g, k_h, k_w)
+        # W_p for each group and kernel row p, (O/g, C/g kW), one copy of the weight in all
+        weight = self.weight.data.view(g, -1, c // g, k_h, k_w).permute(0, 3, 1, 2, 4).reshape(
+            g, k_h, -1, c // g * k_w)
         grad_rows = grad_output.new_empty(g, c // g * k_w, h_padded * width)  # (C, kW, Hp, Wo, N)
         if s_h == 1:  # kernel row p reads rows [d_H p, d_H p + Ho): p = 0 writes, the others add
             grad_rows[..., h_out * width:].zero_()  # the rows that p = 0 does not cover
@@ -334,7 +345,7 @@ class Conv2d(Module):
         rows_4d = grad_rows.view(g, c // g * k_w, h_padded, width)
         for p in range(k_h):
             for group in range(g):
-                w_p = weight[group, :, :, p].reshape(-1, c // g * k_w)  # (O/g, C/g kW)
+                w_p = weight[group, p]  # (O/g, C/g kW)
                 if s_h == 1:
                     grad_rows[group, :, d_h * p * width:(d_h * p + h_out) * width].addmm_(
                         w_p.t(), grad_t[group], beta=0 if p == 0 else 1)

@@ -66,22 +66,28 @@ def _unfold_width(x_padded: torch.Tensor, kernel_size, stride, dilation,
                                d_w * stride_w, stride_h, s_w * stride_w)).contiguous()
 
 
-def _im2col_blocks(rows: torch.Tensor, k_h: int, groups: int, stride, dilation, h_out: int):
+def _im2col_blocks(rows: torch.Tensor, k_h: int, groups: int, stride, dilation, h_out: int,
+                   transposed: bool = False):
     """The kH blocks of the im2col matrix, one per kernel row p, in order: block p holds the rows
     of X that kernel row p reads, per image and group, shape (N * g, C/g * kW, Ho * Wo),
-    X_p[(n, g), (c, q), (i, j)] = rows[n, c, q, s_H i + d_H p, j]. With s_H = 1 each is a view:
-    the kH blocks are one matrix shifted by d_H rows, the columns [d_H p Wo, (d_H p + Ho) Wo) of
-    ``rows`` seen as (N * g, C/g * kW, Hp * Wo), so X itself, kH * kW times the input's size, is
+    X_p[(n, g), (c, q), (i, j)] = rows[n, c, q, s_H i + d_H p, j] (``transposed``: X_p^T, a view,
+    (N * g, Ho * Wo, C/g * kW)). With s_H = 1 each is a view: the kH blocks are one matrix
+    shifted by d_H rows, the columns [d_H p Wo, (d_H p + Ho) Wo) of ``rows`` seen as
+    (N * g, C/g * kW, Hp * Wo), one slice each, so X itself, kH * kW times the input's size, is
     never built. (With s_H > 1 each block is a copy, made when it is asked for.)"""
     (n, c, k_w, h_padded, w_out), (s_h, d_h) = rows.shape, (stride[0], dilation[0])
     if s_h == 1:
         matrix = rows.view(n * groups, c // groups * k_w, h_padded * w_out)
+        if transposed:
+            matrix = matrix.transpose(1, 2)
         for p in range(k_h):
-            yield matrix[:, :, d_h * p * w_out:(d_h * p + h_out) * w_out]
+            columns = slice(d_h * p * w_out, (d_h * p + h_out) * w_out)
+            yield matrix[:, columns] if transposed else matrix[:, :, columns]
         return
     for p in range(k_h):
         block = rows[:, :, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h]  # (N, C, kW, Ho, Wo)
-        yield block.reshape(n * groups, c // groups * k_w, h_out * w_out)
+        block = block.reshape(n * groups, c // groups * k_w, h_out * w_out)
+        yield block.transpose(1, 2) if transposed else block
 
 
 def _fold_width(grad_rows: torch.Tensor, grad_padded: torch.Tensor, stride, dilation) -> None:
@@ -89,9 +95,10 @@ def _fold_width(grad_rows: torch.Tensor, grad_padded: torch.Tensor, stride, dila
     Hp, Wo, N) added into ``grad_padded`` (C, Hp, Wp, N). Each kernel column's rows go back
     where they were read, kW additions of strided slices (overlapping windows add up), each a
     run of Wo N (or, with stride, N) consecutive numbers."""
-    (_, k_w, _, w_out, _), (s_w, d_w) = grad_rows.shape, (stride[1], dilation[1])
-    for q in range(k_w):  # (add_ on the slice: `slice += ...` would copy it back onto itself)
-        grad_padded[:, :, d_w * q:d_w * q + s_w * (w_out - 1) + 1:s_w].add_(grad_rows[:, q])
+    w_out, (s_w, d_w) = grad_rows.shape[3], (stride[1], dilation[1])
+    for q, column in enumerate(grad_rows.unbind(1)):  # (add_ on the slice: `slice += ...`
+        # would copy it back onto itself)
+        grad_padded[:, :, d_w * q:d_w * q + s_w * (w_out - 1) + 1:s_w].add_(column)
 
 
 class Conv2d(Module):
@@ -281,7 +288,7 @@ class Conv2d(Module):
         out = x_padded.new_empty(n * g, self.out_channels // g, h_out * w_out)
         for images in _chunks(rows.shape, rows.element_size()):  # a cache-sized run of images
             rows_part, part = _run(rows, images), _run(out, images, g)
-            weights = self._weight_rows(len(rows_part))
+            weights = self._weight_rows(len(rows_part)).unbind(0)  # W_p, p = 0 .. kH - 1
             blocks = _im2col_blocks(rows_part, self.kernel_size[0], g, self.stride,
                                     self.dilation, h_out)
             for p, block in enumerate(blocks):
@@ -302,11 +309,12 @@ class Conv2d(Module):
                              (h_out, w_out))  # made again: kW times the input, not kept
         (o, c, k_h, k_w), block = self.weight.shape, None
         per_image = x_padded.new_empty(n * g, o // g, c * k_w)  # G_n X_p,n^T (N * g, O/g, C/g kW)
+        images = per_image.view(n, o, c, k_w)  # the same products, image by image
         per_row = x_padded.new_empty(k_h, o, c, k_w)  # dL/dW_p for each kernel row p
-        for p, block in enumerate(_im2col_blocks(rows, k_h, g, self.stride, self.dilation,
-                                                 h_out)):  # dL/dW_p = sum_n G_n X_p,n^T
-            per_image.baddbmm_(grad, block.transpose(1, 2), beta=0)  # (beta=0: overwritten)
-            torch.sum(per_image.view(n, o, c, k_w), 0, out=per_row[p])
+        blocks = _im2col_blocks(rows, k_h, g, self.stride, self.dilation, h_out, transposed=True)
+        for block, grad_row in zip(blocks, per_row.unbind(0)):  # dL/dW_p = sum_n G_n X_p,n^T
+            per_image.baddbmm_(grad, block, beta=0)  # (beta=0: overwritten)
+            torch.sum(images, 0, out=grad_row)
         grad_bias = grad.view(n, self.out_channels, h_out * w_out).sum((0, 2))  # images, pixels
         self.weight.accumulate_grad(per_row.permute(1, 2, 0, 3).contiguous())  # (O, C/g, kH, kW)
         if self.bias is not None:
@@ -334,24 +342,25 @@ class Conv2d(Module):
         width = w_out * n  # one row of the unfolded rows, over the batch
         grad_t = grad_output.permute(1, 2, 3, 0).reshape(  # (O, Ho, Wo, N)
             g, self.out_channels // g, h_out * width)
-        # W_p for each group and kernel row p, (O/g, C/g kW), one copy of the weight in all
-        weight = self.weight.data.view(g, -1, c // g, k_h, k_w).permute(0, 3, 1, 2, 4).reshape(
-            g, k_h, -1, c // g * k_w)
+        # W_p^T for each group and kernel row p, (C/g kW, O/g): views of one copy of the weight
+        weights_t = self.weight.data.view(g, -1, c // g, k_h, k_w).permute(0, 3, 1, 2, 4).reshape(
+            g * k_h, -1, c // g * k_w).transpose(1, 2).unbind(0)
         grad_rows = grad_output.new_empty(g, c // g * k_w, h_padded * width)  # (C, kW, Hp, Wo, N)
         if s_h == 1:  # kernel row p reads rows [d_H p, d_H p + Ho): p = 0 writes, the others add
             grad_rows[..., h_out * width:].zero_()  # the rows that p = 0 does not cover
         else:  # rows s_H i + d_H p, a strided target: each product goes through a block
             grad_rows.zero_()
-        rows_4d = grad_rows.view(g, c // g * k_w, h_padded, width)
+        targets = (grad_rows if s_h == 1 else grad_rows.view(g, -1, h_padded, width)).unbind(0)
+        sources = grad_t.unbind(0)
         for p in range(k_h):
-            for group in range(g):
-                w_p = weight[group, p]  # (O/g, C/g kW)
+            for group, (target, source) in enumerate(zip(targets, sources)):
+                w_t = weights_t[group * k_h + p]  # W_p^T (C/g kW, O/g)
                 if s_h == 1:
-                    grad_rows[group, :, d_h * p * width:(d_h * p + h_out) * width].addmm_(
-                        w_p.t(), grad_t[group], beta=0 if p == 0 else 1)
+                    target[:, d_h * p * width:(d_h * p + h_out) * width].addmm_(
+                        w_t, source, beta=0 if p == 0 else 1)
                 else:
-                    rows_4d[group, :, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h].add_(
-                        (w_p.t() @ grad_t[group]).view(-1, h_out, width))
+                    target[:, d_h * p:d_h * p + s_h * (h_out - 1) + 1:s_h].add_(
+                        (w_t @ source).view(-1, h_out, width))
         grad_padded = grad_output.new_zeros(c, h_padded, w_padded, n)
         _fold_width(grad_rows.view(c, k_w, h_padded, w_out, n), grad_padded, self.stride,
                     self.dilation)

@@ -171,7 +171,7 @@ class MaxPool2d(_Pool2d):
         maximum: by 1 along a row of the window, by W - kW + 1 from one row to the next."""
         blocks = self._blocks(x, out)
         (kh, kw), width = self.kernel, x.shape[3]
-        slices = [blocks[:, :, :, a, :, b] for a in range(kh) for b in range(kw)]
+        slices = [piece for row in blocks.unbind(3) for piece in row.unbind(4)]  # (a, b)
         output = slices[0].clone()
         for piece in slices[1:]:
             output = torch.maximum(output, piece)

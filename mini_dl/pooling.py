@@ -105,7 +105,8 @@ class MaxPool2d(_Pool2d):
 
     The common case ``kernel_size == stride``, no padding, no dilation (LeNet's ``MaxPool2d(2)``)
     takes a fast path of elementwise maxima over the ``k_H k_W`` strided slices of the input,
-    keeping each window's arg-max as one byte (its position in the window); it gives the same
+    keeping each window's arg-max as one byte (its offset from the window's corner in the input
+    plane, while that fits in a byte); it gives the same
     output and the same gradient bit for bit. A window holding a NaN sends its gradient to its
     last position on the fast path and to its first NaN on the general one (torch sends it to
     its last NaN). A window in
